@@ -1,0 +1,214 @@
+/**
+ * Typed errors. Errors that describe remote state (a task failed, a key was
+ * cancelled or lost) are `Schema.TaggedError`s holding text only, so they can
+ * cross a wire and retain no remote memory. Local faults (no client, a broken
+ * connection, a malformed frame) are `Data.TaggedError`s.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import * as Predicate from "effect/Predicate"
+import * as Schema from "effect/Schema"
+
+/** Bounds on the text a remote error may carry. */
+const MAX_MESSAGE = 4_096
+const MAX_TRACEBACK = 16_384
+
+/**
+ * Cuts `text` to at most `max` characters, marking the cut.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const truncate = (text: string, max: number): string =>
+  text.length <= max ? text : text.slice(0, max) + `… [${text.length - max} more characters]`
+
+/**
+ * A task failed on a worker. Carries the remote exception's type name, message
+ * and traceback as bounded text: never a live frame or a buffer.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RemoteError extends Schema.TaggedError<RemoteError>("effect-dask/RemoteError")("RemoteError", {
+  key: Schema.String,
+  type: Schema.String,
+  message: Schema.String,
+  traceback: Schema.String
+}) {
+  /**
+   * Builds a `RemoteError`, truncating message and traceback to their bounds.
+   *
+   * @since 0.1.0
+   */
+  static fromText(key: string, type: string, message: string, traceback = ""): RemoteError {
+    return new RemoteError({
+      key,
+      type: truncate(type, 256),
+      message: truncate(message, MAX_MESSAGE),
+      traceback: truncate(traceback, MAX_TRACEBACK)
+    })
+  }
+
+  /**
+   * Converts anything a JS task threw or failed with into text.
+   *
+   * @since 0.1.0
+   */
+  static fromUnknown(key: string, cause: unknown): RemoteError {
+    if (cause instanceof Error) {
+      return RemoteError.fromText(key, cause.name, cause.message, cause.stack ?? "")
+    }
+    if (Predicate.hasProperty(cause, "_tag") && typeof cause._tag === "string") {
+      const message = Predicate.hasProperty(cause, "message") && typeof cause.message === "string"
+        ? cause.message
+        : safeString(cause)
+      return RemoteError.fromText(key, cause._tag, message)
+    }
+    return RemoteError.fromText(key, typeof cause, safeString(cause))
+  }
+
+  /**
+   * Renders like Python: `Type: message`.
+   *
+   * @since 0.1.0
+   */
+  override get message(): string {
+    return `${this.type}: ${super.message}`
+  }
+}
+
+const safeString = (u: unknown): string => {
+  try {
+    return typeof u === "string" ? u : JSON.stringify(u) ?? String(u)
+  } catch {
+    return String(u)
+  }
+}
+
+/**
+ * The key was cancelled (by `cancel`, by its client closing, by a restart, or
+ * because a dependency is unknown to the scheduler).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CancelledError extends Schema.TaggedError<CancelledError>("effect-dask/CancelledError")(
+  "CancelledError",
+  { key: Schema.String, reason: Schema.String }
+) {}
+
+/**
+ * The key's data was lost (its worker died, or it is no longer on any worker)
+ * and cannot be fetched.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class LostDataError extends Schema.TaggedError<LostDataError>("effect-dask/LostDataError")(
+  "LostDataError",
+  { key: Schema.String }
+) {}
+
+/**
+ * A remote value could not be decoded safely (unknown serializer, pickle
+ * opcode outside the whitelist, a result that fails its Schema, ...).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DecodeError extends Schema.TaggedError<DecodeError>("effect-dask/DecodeError")("DecodeError", {
+  serializer: Schema.String,
+  message: Schema.String
+}) {}
+
+/**
+ * No client is current for this fiber, and none is open.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class NoClientError extends Data.TaggedError("NoClientError")<{}> {
+  override get message() {
+    return "No client: provide one with Client.layer / Client.withClient, or open one with Client.make"
+  }
+}
+
+/**
+ * The client was closed before the operation finished.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ClientClosedError extends Data.TaggedError("ClientClosedError")<{ readonly clientId: string }> {}
+
+/**
+ * The connection to the scheduler was lost. Pending futures fail with it.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConnectionLostError extends Data.TaggedError("ConnectionLostError")<{
+  readonly address: string
+  readonly cause?: unknown
+}> {
+  override get message() {
+    return `Connection to the scheduler at ${this.address} was lost`
+  }
+}
+
+/**
+ * The peer sent something that does not follow the protocol. The connection
+ * that carried it is closed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ProtocolError extends Data.TaggedError("ProtocolError")<{
+  readonly reason: "FrameTooLarge" | "MalformedFrame" | "MalformedMessage" | "Handshake" | "UnexpectedReply"
+  readonly message: string
+}> {}
+
+/**
+ * The backend cannot run this task (e.g. a JS-only task on a Python cluster).
+ * Raised before anything is sent.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UnsupportedTaskError extends Data.TaggedError("UnsupportedTaskError")<{
+  readonly task: string
+  readonly backend: string
+  readonly message: string
+}> {}
+
+/**
+ * The scheduler's version cannot be driven correctly by this client.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UnsupportedVersionError extends Data.TaggedError("UnsupportedVersionError")<{
+  readonly version: string
+  readonly supported: string
+}> {
+  override get message() {
+    return `Dask distributed ${this.version} is not supported; supported: ${this.supported}`
+  }
+}
+
+/**
+ * Any failure of a request to the scheduler.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type SchedulerError = ConnectionLostError | ProtocolError | DecodeError | LostDataError | UnsupportedVersionError
+
+/**
+ * Why a future's result is not available.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type FutureError = RemoteError | CancelledError | LostDataError | ClientClosedError | SchedulerError

@@ -1,0 +1,184 @@
+/**
+ * The scheduler protocol: the only way a client talks to any scheduler.
+ *
+ * Modelled on Dask's client↔scheduler conversation: an ordered, batched
+ * stream of client messages (update-graph, client-desires-keys,
+ * client-releases-keys, cancel, heartbeat, close), an ordered stream of
+ * scheduler reports (key-in-memory, task-erred, cancelled-keys, lost-data,
+ * task-retried, restart), and request/reply calls (gather, scatter, who_has,
+ * has_what, nbytes). The embedded, Dask-TCP and test backends are each a
+ * Layer for the {@link Scheduler} tag.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import type * as Queue from "effect/Queue"
+import type * as Scope from "effect/Scope"
+import type { ConnectionLostError, SchedulerError, UnsupportedTaskError } from "./Errors.js"
+import type * as Task from "./Task.js"
+
+/**
+ * A Dask key. Dask 2022.12 keys are strings; later versions also allow
+ * tuples, which backends render as strings (`"('x', 0)"`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Key = string
+
+/**
+ * Stands in a task's arguments where a future was passed: the backend
+ * substitutes the dependency's value (embedded), its key (Dask 2022.12) or a
+ * `TaskRef` (Dask 2024.12).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class KeyRef {
+  readonly _tag = "KeyRef"
+  constructor(readonly key: Key) {}
+}
+
+/**
+ * One node of a submitted graph.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TaskSpec {
+  readonly key: Key
+  readonly task: Task.Any
+  /** Positional arguments; futures replaced by {@link KeyRef}s, at any depth of arrays and plain objects. */
+  readonly args: ReadonlyArray<unknown>
+  /** Keys this task depends on (every KeyRef in `args`, deduplicated). */
+  readonly dependencies: ReadonlyArray<Key>
+}
+
+/**
+ * A message on the client→scheduler stream.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ClientMessage =
+  /** Submits tasks; `keys` are the ones this client wants (implies desire). */
+  | { readonly _tag: "UpdateGraph"; readonly tasks: ReadonlyArray<TaskSpec>; readonly keys: ReadonlyArray<Key> }
+  /** `client-desires-keys`; `client` overrides the wanting client (e.g. `"fire-and-forget"`). */
+  | { readonly _tag: "DesireKeys"; readonly keys: ReadonlyArray<Key>; readonly client?: string }
+  /** `client-releases-keys`. */
+  | { readonly _tag: "ReleaseKeys"; readonly keys: ReadonlyArray<Key> }
+  /** Cancels keys (and their dependents) for this client; `force` cancels for every client. */
+  | { readonly _tag: "Cancel"; readonly keys: ReadonlyArray<Key>; readonly force: boolean }
+  | { readonly _tag: "Heartbeat" }
+  /** `close-client` + `close-stream`: the scheduler releases whatever this client still wants. */
+  | { readonly _tag: "Close" }
+
+/**
+ * A remote failure as text.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ErrorInfo {
+  readonly type: string
+  readonly message: string
+  readonly traceback: string
+}
+
+/**
+ * A message on the scheduler→client stream.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SchedulerReport =
+  | { readonly _tag: "KeyInMemory"; readonly key: Key; readonly type?: string | undefined; readonly nbytes?: number | undefined }
+  | { readonly _tag: "TaskErred"; readonly key: Key; readonly error: ErrorInfo }
+  | { readonly _tag: "CancelledKeys"; readonly keys: ReadonlyArray<Key>; readonly reason: string }
+  | { readonly _tag: "LostData"; readonly key: Key }
+  | { readonly _tag: "TaskRetried"; readonly key: Key }
+  | { readonly _tag: "Restart" }
+  /** The stream broke: pending futures fail; the backend may reconnect. */
+  | { readonly _tag: "ConnectionLost"; readonly error: ConnectionLostError }
+  /** A new stream is registered after a loss: the client re-desires what it holds. */
+  | { readonly _tag: "Reconnected" }
+
+/**
+ * A worker as the scheduler sees it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface WorkerInfo {
+  readonly address: string
+  readonly nthreads: number
+  /** Bytes of task results held, as the scheduler accounts them. */
+  readonly bytes: number
+  readonly keys: number
+  readonly memoryLimit: number | undefined
+}
+
+/**
+ * Options for scatter.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ScatterOptions {
+  readonly workers?: ReadonlyArray<string> | undefined
+  readonly broadcast?: boolean | undefined
+}
+
+/**
+ * One client's connection to a scheduler.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Session {
+  readonly clientId: string
+  /** Enqueues a message on the ordered, batched stream. Never blocks; the backend flushes in order. */
+  readonly send: (message: ClientMessage) => void
+  /** Reports, in order. Shut down when the session's scope closes. */
+  readonly reports: Queue.Dequeue<SchedulerReport>
+  /** Refuses a task this backend cannot run, before anything is sent. */
+  readonly check: (task: Task.Any) => UnsupportedTaskError | undefined
+  /** Fetches values of keys in memory; a key the scheduler cannot deliver fails with `LostDataError`. */
+  readonly gather: (keys: ReadonlyArray<Key>) => Effect.Effect<ReadonlyMap<Key, unknown>, SchedulerError>
+  /** Places values in worker memory under the given keys, wanted by this client. */
+  readonly scatter: (
+    entries: ReadonlyArray<readonly [Key, unknown]>,
+    options?: ScatterOptions
+  ) => Effect.Effect<void, SchedulerError>
+  /** Which workers hold each key (all keys when none are given). */
+  readonly whoHas: (keys?: ReadonlyArray<Key>) => Effect.Effect<Record<Key, ReadonlyArray<string>>, SchedulerError>
+  /** Which keys each worker holds. */
+  readonly hasWhat: () => Effect.Effect<Record<string, ReadonlyArray<Key>>, SchedulerError>
+  /** Bytes of each key's result (all keys when none are given). */
+  readonly nbytes: (keys?: ReadonlyArray<Key>) => Effect.Effect<Record<Key, number>, SchedulerError>
+  /** The workers, with what they hold. */
+  readonly workers: () => Effect.Effect<ReadonlyArray<WorkerInfo>, SchedulerError>
+  /** Publishes keys under a name (the dataset then wants them). */
+  readonly publishDataset: (name: string, keys: ReadonlyArray<Key>, override: boolean) => Effect.Effect<void, SchedulerError>
+  /** The keys of a published dataset. */
+  readonly getDataset: (name: string) => Effect.Effect<Option.Option<ReadonlyArray<Key>>, SchedulerError>
+  /** Unpublishes a dataset (its keys are released unless wanted elsewhere). */
+  readonly unpublishDataset: (name: string) => Effect.Effect<void, SchedulerError>
+  /** Names of published datasets. */
+  readonly listDatasets: () => Effect.Effect<ReadonlyArray<string>, SchedulerError>
+}
+
+/**
+ * The scheduler protocol service.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Scheduler extends Context.Tag("effect-dask/Scheduler")<Scheduler, {
+  /** Where the scheduler is (`inproc://…`, `tcp://host:port`, `test://…`). */
+  readonly address: string
+  /** Registers a client; closing the scope closes its stream. */
+  readonly connect: (clientId: string) => Effect.Effect<Session, SchedulerError, Scope.Scope>
+}>() {}
