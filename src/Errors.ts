@@ -37,6 +37,13 @@ export class RemoteError extends Schema.TaggedError<RemoteError>("effect-dask/Re
   traceback: Schema.String
 }) {
   /**
+   * @since 0.1.0
+   */
+  static is(u: unknown): u is RemoteError {
+    return Predicate.isTagged(u, "RemoteError")
+  }
+
+  /**
    * Builds a `RemoteError`, truncating message and traceback to their bounds.
    *
    * @since 0.1.0
@@ -67,15 +74,6 @@ export class RemoteError extends Schema.TaggedError<RemoteError>("effect-dask/Re
     }
     return RemoteError.fromText(key, typeof cause, safeString(cause))
   }
-
-  /**
-   * Renders like Python: `Type: message`.
-   *
-   * @since 0.1.0
-   */
-  override get message(): string {
-    return `${this.type}: ${super.message}`
-  }
 }
 
 const safeString = (u: unknown): string => {
@@ -96,7 +94,14 @@ const safeString = (u: unknown): string => {
 export class CancelledError extends Schema.TaggedError<CancelledError>("effect-dask/CancelledError")(
   "CancelledError",
   { key: Schema.String, reason: Schema.String }
-) {}
+) {
+  /**
+   * @since 0.1.0
+   */
+  static is(u: unknown): u is CancelledError {
+    return Predicate.isTagged(u, "CancelledError")
+  }
+}
 
 /**
  * The key's data was lost (its worker died, or it is no longer on any worker)
@@ -108,7 +113,14 @@ export class CancelledError extends Schema.TaggedError<CancelledError>("effect-d
 export class LostDataError extends Schema.TaggedError<LostDataError>("effect-dask/LostDataError")(
   "LostDataError",
   { key: Schema.String }
-) {}
+) {
+  /**
+   * @since 0.1.0
+   */
+  static is(u: unknown): u is LostDataError {
+    return Predicate.isTagged(u, "LostDataError")
+  }
+}
 
 /**
  * A remote value could not be decoded safely (unknown serializer, pickle
@@ -120,7 +132,14 @@ export class LostDataError extends Schema.TaggedError<LostDataError>("effect-das
 export class DecodeError extends Schema.TaggedError<DecodeError>("effect-dask/DecodeError")("DecodeError", {
   serializer: Schema.String,
   message: Schema.String
-}) {}
+}) {
+  /**
+   * @since 0.1.0
+   */
+  static is(u: unknown): u is DecodeError {
+    return Predicate.isTagged(u, "DecodeError")
+  }
+}
 
 /**
  * No client is current for this fiber, and none is open.

@@ -52,7 +52,7 @@ export interface Task<in out Args extends ReadonlyArray<any>, in out A, out E = 
  * @since 0.1.0
  * @category models
  */
-export type Any = Task<ReadonlyArray<any>, any, any>
+export type Any = Task<any, any, any>
 
 /**
  * @since 0.1.0

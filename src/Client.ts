@@ -1,0 +1,330 @@
+/**
+ * The client: it reference-counts keys, shares one state per key between its
+ * futures, and talks to whatever {@link Scheduler} layer is provided.
+ *
+ * Every operation below uses the current client: the one set on this fiber
+ * with {@link withClient}, else the one provided by {@link layer}, else the
+ * newest open client in the global registry (held weakly), else it fails with
+ * `NoClientError`.
+ *
+ * @since 0.1.0
+ */
+import type * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import { dual } from "effect/Function"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type {
+  CancelledError,
+  ClientClosedError,
+  FutureError,
+  NoClientError,
+  SchedulerError,
+  UnsupportedTaskError
+} from "./Errors.js"
+import type { Future } from "./Future.js"
+import * as internal from "./internal/client.js"
+import type { Key, ScatterOptions, WorkerInfo } from "./Scheduler.js"
+import { Scheduler } from "./Scheduler.js"
+import type * as Task from "./Task.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Client {
+  /** The id the scheduler knows this client by. */
+  readonly id: string
+  /** The scheduler's address. */
+  readonly address: string
+  /** Whether the client is closed. */
+  readonly closed: boolean
+}
+
+/**
+ * The `Client` service, provided by {@link layer}.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export const Client: Context.Tag<Client, Client> = internal.ClientTag as any
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Client id; default `Client-ts-<uuid>`. */
+  readonly id?: string | undefined
+  /** Record where each handle was acquired (stack and span), for memory reports. Off by default. */
+  readonly trackCallSites?: boolean | undefined
+}
+
+/**
+ * Opens a client on the provided scheduler. Closing the scope closes the
+ * client: it releases every key it holds in one message, cancels its futures,
+ * closes its stream and leaves the registry.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options?: Options): Effect.Effect<Client, SchedulerError, Scheduler | Scope.Scope> =>
+  Effect.gen(function*() {
+    const scheduler = yield* Scheduler
+    const clientId = options?.id ?? internal.defaultClientId()
+    const session = yield* scheduler.connect(clientId)
+    return yield* internal.make(session, scheduler.address, { ...options, clientId })
+  })
+
+/**
+ * A client as a Layer; operations in the program it is provided to use it.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options?: Options): Layer.Layer<Client, SchedulerError, Scheduler> =>
+  Layer.scoped(Client, make(options))
+
+/**
+ * Runs an effect with `client` as the current client of its fiber (and of the
+ * fibers it forks). Other fibers are unaffected.
+ *
+ * @since 0.1.0
+ * @category current client
+ */
+export const withClient: {
+  (client: Client): <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
+  <A, E, R>(self: Effect.Effect<A, E, R>, client: Client): Effect.Effect<A, E, R>
+} = dual(
+  2,
+  <A, E, R>(self: Effect.Effect<A, E, R>, client: Client): Effect.Effect<A, E, R> =>
+    Effect.locally(self, internal.currentClient, client as internal.ClientImpl)
+)
+
+/**
+ * The current client.
+ *
+ * @since 0.1.0
+ * @category current client
+ */
+export const current: Effect.Effect<Client, NoClientError> = internal.current
+
+const use = <A, E, R>(f: (client: internal.ClientImpl) => Effect.Effect<A, E, R>): Effect.Effect<A, E | NoClientError, R> =>
+  Effect.flatMap(internal.current, f)
+
+const impl = <A, E>(f: Future<A, E>) => f as unknown as internal.FutureImpl<A, E>
+const impls = <A, E>(fs: ReadonlyArray<Future<A, E>>) => fs as unknown as ReadonlyArray<internal.FutureImpl<A, E>>
+
+/**
+ * An argument: a value or a future of it (futures become dependencies, also
+ * inside arrays and plain objects).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Arg<T> =
+  | T
+  | Future<T, any>
+  | (T extends ReadonlyArray<infer U> ? ReadonlyArray<Arg<U>> : never)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Args<T extends ReadonlyArray<any>> = { readonly [K in keyof T]: Arg<T[K]> }
+
+/**
+ * Submits one task. Pure tasks get deterministic keys (`name-<token>`), so
+ * equal submissions share a key and are computed once.
+ *
+ * @since 0.1.0
+ * @category submission
+ */
+export const submit = <As extends ReadonlyArray<any>, A, E>(
+  task: Task.Task<As, A, E>,
+  ...args: Args<As>
+): Effect.Effect<Future<A, E>, UnsupportedTaskError | CancelledError | NoClientError | ClientClosedError, Scope.Scope> =>
+  use((client) => Effect.map(client.submitMany<A>(task, [args]), (fs) => fs[0]! as unknown as Future<A, E>)).pipe(
+    Effect.withSpan("effect-dask.submit", { attributes: { task: task.name } })
+  )
+
+/**
+ * Submits the task once per position of the given arrays (one graph update).
+ *
+ * @since 0.1.0
+ * @category submission
+ */
+export const map = <As extends ReadonlyArray<any>, A, E>(
+  task: Task.Task<As, A, E>,
+  ...arrays: { readonly [K in keyof As]: ReadonlyArray<Arg<As[K]>> }
+): Effect.Effect<Array<Future<A, E>>, UnsupportedTaskError | CancelledError | NoClientError | ClientClosedError, Scope.Scope> =>
+  use((client) => {
+    const n = arrays.length === 0 ? 0 : Math.min(...arrays.map((a) => a.length))
+    const argLists: Array<ReadonlyArray<unknown>> = new Array(n)
+    for (let i = 0; i < n; i++) argLists[i] = arrays.map((a) => a[i])
+    return client.submitMany<A>(task, argLists) as unknown as Effect.Effect<Array<Future<A, E>>, UnsupportedTaskError | CancelledError | ClientClosedError, Scope.Scope>
+  }).pipe(Effect.withSpan("effect-dask.map", { attributes: { task: task.name } }))
+
+/**
+ * Places values in worker memory. Keys are `type-<token of the value>`
+ * (unless `hash: false`), so equal values share a key.
+ *
+ * @since 0.1.0
+ * @category submission
+ */
+export const scatter = <A>(
+  values: ReadonlyArray<A>,
+  options?: ScatterOptions & { readonly hash?: boolean }
+): Effect.Effect<Array<Future<A>>, SchedulerError | NoClientError | ClientClosedError, Scope.Scope> =>
+  use((client) => client.scatter(values, options) as unknown as Effect.Effect<Array<Future<A>>, SchedulerError | ClientClosedError, Scope.Scope>)
+    .pipe(Effect.withSpan("effect-dask.scatter", { attributes: { count: values.length } }))
+
+/**
+ * Waits for the futures and fetches their values in order. With
+ * `errors: "skip"`, failed and cancelled futures are left out.
+ *
+ * @since 0.1.0
+ * @category results
+ */
+export const gather = <A, E>(
+  futures: ReadonlyArray<Future<A, E>>,
+  options?: { readonly errors?: "raise" | "skip" }
+): Effect.Effect<Array<A>, E | FutureError> => {
+  if (futures.length === 0) return Effect.succeed([])
+  return impl(futures[0]!).client.gather(impls(futures), options?.errors ?? "raise").pipe(
+    Effect.withSpan("effect-dask.gather", { attributes: { count: futures.length } })
+  )
+}
+
+/**
+ * Cancels the futures' keys (and their dependents) for this client; with
+ * `force`, for every client. Their handles then release nothing.
+ *
+ * @since 0.1.0
+ * @category lifetimes
+ */
+export const cancel = (
+  futures: ReadonlyArray<Future<any, any>>,
+  options?: { readonly force?: boolean }
+): Effect.Effect<void> =>
+  futures.length === 0 ? Effect.void : impl(futures[0]!).client.cancel(impls(futures), options?.force ?? false)
+
+/**
+ * Waits until every future is finished, erred or cancelled.
+ *
+ * @since 0.1.0
+ * @category results
+ */
+export const wait = (futures: ReadonlyArray<Future<any, any>>): Effect.Effect<void> =>
+  Effect.forEach(impls(futures), (f) => f.client.wait(f), { discard: true })
+
+/**
+ * The futures in completion order. The stream keeps no reference to a
+ * future once it has been emitted.
+ *
+ * @since 0.1.0
+ * @category results
+ */
+export const asCompleted = <A, E>(futures: ReadonlyArray<Future<A, E>>): Stream.Stream<Future<A, E>> =>
+  futures.length === 0
+    ? Stream.empty
+    : impl(futures[0]!).client.asCompleted(impls(futures)) as unknown as Stream.Stream<Future<A, E>>
+
+/**
+ * Which workers hold each key (all keys when none are given).
+ *
+ * @since 0.1.0
+ * @category memory
+ */
+export const whoHas = (futures?: ReadonlyArray<Future<any, any>>): Effect.Effect<Record<Key, ReadonlyArray<string>>, SchedulerError | NoClientError> =>
+  use((client) => client.whoHas(futures?.map((f) => f.key)))
+
+/**
+ * Which keys each worker holds.
+ *
+ * @since 0.1.0
+ * @category memory
+ */
+export const hasWhat: Effect.Effect<Record<string, ReadonlyArray<Key>>, SchedulerError | NoClientError> = use((client) =>
+  client.hasWhat()
+)
+
+/**
+ * Bytes of each key's result (all keys when none are given).
+ *
+ * @since 0.1.0
+ * @category memory
+ */
+export const nbytes = (futures?: ReadonlyArray<Future<any, any>>): Effect.Effect<Record<Key, number>, SchedulerError | NoClientError> =>
+  use((client) => client.nbytes(futures?.map((f) => f.key)))
+
+/**
+ * The scheduler's workers with the bytes and keys they hold.
+ *
+ * @since 0.1.0
+ * @category memory
+ */
+export const workers: Effect.Effect<ReadonlyArray<WorkerInfo>, SchedulerError | NoClientError> = use((client) =>
+  client.workers()
+)
+
+/**
+ * Keeps the futures' keys computed and in memory with no handle left (Dask's
+ * `fire_and_forget`): the scheduler's "fire-and-forget" pseudo-client wants them.
+ *
+ * @since 0.1.0
+ * @category lifetimes
+ */
+export const fireAndForget = (futures: ReadonlyArray<Future<any, any>>): Effect.Effect<void> =>
+  futures.length === 0 ? Effect.void : impl(futures[0]!).client.fireAndForget(impls(futures))
+
+/**
+ * Publishes the futures' keys under a name; the dataset keeps them alive
+ * until unpublished.
+ *
+ * @since 0.1.0
+ * @category datasets
+ */
+export const publishDataset = (
+  name: string,
+  futures: ReadonlyArray<Future<any, any>>,
+  options?: { readonly override?: boolean }
+): Effect.Effect<void, SchedulerError | NoClientError> =>
+  use((client) => client.session.publishDataset(name, futures.map((f) => f.key), options?.override ?? false))
+
+/**
+ * Handles on a published dataset's keys, in the caller's scope.
+ *
+ * @since 0.1.0
+ * @category datasets
+ */
+export const getDataset = (
+  name: string
+): Effect.Effect<Option.Option<Array<Future<unknown>>>, SchedulerError | NoClientError | ClientClosedError, Scope.Scope> =>
+  use((client) =>
+    Effect.flatMap(client.session.getDataset(name), (keys) =>
+      Option.isNone(keys)
+        ? Effect.succeedNone
+        : Effect.asSome(Effect.forEach(keys.value, (key) => client.acquire<unknown>(key) as unknown as Effect.Effect<Future<unknown>, ClientClosedError, Scope.Scope>)))
+  )
+
+/**
+ * Unpublishes a dataset; its keys are released unless wanted elsewhere.
+ *
+ * @since 0.1.0
+ * @category datasets
+ */
+export const unpublishDataset = (name: string): Effect.Effect<void, SchedulerError | NoClientError> =>
+  use((client) => client.session.unpublishDataset(name))
+
+/**
+ * Names of the published datasets.
+ *
+ * @since 0.1.0
+ * @category datasets
+ */
+export const listDatasets: Effect.Effect<ReadonlyArray<string>, SchedulerError | NoClientError> = use((client) =>
+  client.session.listDatasets()
+)

@@ -1,0 +1,191 @@
+/**
+ * A scripted scheduler for tests: a Layer for the {@link Scheduler} tag that
+ * records every client message in order, keeps Dask's interest bookkeeping
+ * (which keys each client wants) and reports only what the test tells it to.
+ *
+ * @example
+ * ```ts
+ * const program = Effect.gen(function*() {
+ *   const test = yield* TestScheduler.TestScheduler
+ *   const f = yield* Client.submit(add, 1, 2)
+ *   yield* test.finish(f.key, 3)
+ *   assert.strictEqual(yield* Future.result(f), 3)
+ *   assert.deepStrictEqual(yield* test.wants(client.id), new Set([f.key]))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
+import { ConnectionLostError } from "./Errors.js"
+import { TestSchedulerImpl } from "./internal/testScheduler.js"
+import type { ClientMessage, ErrorInfo, Key, SchedulerReport, TaskSpec } from "./Scheduler.js"
+import { Scheduler } from "./Scheduler.js"
+
+/**
+ * A client message as the test scheduler received it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Recorded {
+  readonly clientId: string
+  readonly message: ClientMessage
+}
+
+/**
+ * Control over the test scheduler. Every scripting operation waits until the
+ * clients have processed the reports it sent.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class TestScheduler extends Context.Tag("effect-dask/TestScheduler")<TestScheduler, {
+  /** Every client message so far, in order. */
+  readonly messages: Effect.Effect<ReadonlyArray<Recorded>>
+  /** Forgets the recorded messages (interest bookkeeping is kept). */
+  readonly clearMessages: Effect.Effect<void>
+  /** The keys a client currently wants, as the scheduler believes. */
+  readonly wants: (clientId: string) => Effect.Effect<ReadonlySet<Key>>
+  /** The keys a pseudo-client ("fire-and-forget", "published-<name>") wants. */
+  readonly pseudoWants: (name: string) => Effect.Effect<ReadonlySet<Key>>
+  /** Connected client ids. */
+  readonly clients: Effect.Effect<ReadonlyArray<string>>
+  /** Tasks submitted and not forgotten. */
+  readonly tasks: Effect.Effect<ReadonlyMap<Key, TaskSpec>>
+  /** Keys with a value in (simulated) memory. */
+  readonly memory: Effect.Effect<ReadonlySet<Key>>
+  /** Stores a value for `key` and reports key-in-memory to the clients that want it. */
+  readonly finish: (key: Key, value: unknown, options?: { readonly nbytes?: number; readonly type?: string }) => Effect.Effect<void>
+  /** Reports task-erred for `key`. */
+  readonly fail: (key: Key, error: Partial<ErrorInfo> & { readonly type: string }) => Effect.Effect<void>
+  /** Drops the value and reports lost-data. */
+  readonly lose: (key: Key) => Effect.Effect<void>
+  /** Reports task-retried (erred → pending). */
+  readonly retry: (key: Key) => Effect.Effect<void>
+  /** Cancels keys for every client that wants them, as a scheduler-side cancellation. */
+  readonly cancel: (keys: ReadonlyArray<Key>, reason?: string) => Effect.Effect<void>
+  /** Restarts: forgets everything and reports restart to every client. */
+  readonly restart: Effect.Effect<void>
+  /** Simulates a dropped stream: the scheduler releases the client's keys and reports connection-lost. */
+  readonly disconnect: (clientId: string) => Effect.Effect<void>
+  /** Simulates the reconnection that follows. */
+  readonly reconnect: (clientId: string) => Effect.Effect<void>
+  /** Offers an arbitrary report to one client. */
+  readonly report: (clientId: string, report: SchedulerReport) => Effect.Effect<void>
+  /** Waits until every client has processed every report sent so far. */
+  readonly settle: Effect.Effect<void>
+}>() {}
+
+/**
+ * Builds a test scheduler and the {@link Scheduler} service backed by it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (address = "test://scheduler"): Effect.Effect<Context.Context<Scheduler | TestScheduler>> =>
+  Effect.sync(() => {
+    const impl = new TestSchedulerImpl(address)
+    const queues = (): Array<Queue.Queue<SchedulerReport>> => Array.from(impl.clients.values(), (e) => e.reports)
+    // Reports are taken by each client's loop fiber; once every queue is empty a few yields let those fibers run.
+    const settle: Effect.Effect<void> = Effect.suspend(function loop(): Effect.Effect<void> {
+      return queues().some((q) => q.unsafeSize().pipe((s) => s._tag === "Some" && s.value > 0))
+        ? Effect.zipRight(Effect.yieldNow(), Effect.suspend(loop))
+        : Effect.repeatN(Effect.yieldNow(), 2)
+    })
+    const scripted = (f: () => void) => Effect.zipRight(Effect.sync(f), settle)
+    const scheduler = Scheduler.of({
+      address,
+      connect: (clientId) =>
+        Effect.acquireRelease(
+          Effect.map(Queue.unbounded<SchedulerReport>(), (reports) => impl.session(clientId, reports)),
+          (session) =>
+            Effect.suspend(() => {
+              const entry = impl.clients.get(clientId)
+              impl.clients.delete(clientId)
+              if (entry !== undefined) impl.forgetUnwanted(entry.wants)
+              return Queue.shutdown(session.reports as Queue.Queue<SchedulerReport>)
+            })
+        )
+    })
+    const control = TestScheduler.of({
+      messages: Effect.sync(() => impl.recorded.slice()),
+      clearMessages: Effect.sync(() => {
+        impl.recorded.length = 0
+      }),
+      wants: (clientId) => Effect.sync(() => new Set(impl.clients.get(clientId)?.wants ?? [])),
+      pseudoWants: (name) => Effect.sync(() => new Set(impl.pseudo.get(name) ?? [])),
+      clients: Effect.sync(() => Array.from(impl.clients.keys())),
+      tasks: Effect.sync(() => new Map(impl.tasks)),
+      memory: Effect.sync(() => new Set(impl.values.keys())),
+      finish: (key, value, options) =>
+        scripted(() => {
+          impl.errors.delete(key)
+          impl.values.set(key, { value, nbytes: options?.nbytes ?? 8, type: options?.type })
+          impl.broadcast(key, { _tag: "KeyInMemory", key, type: options?.type, nbytes: options?.nbytes })
+        }),
+      fail: (key, error) =>
+        scripted(() => {
+          const info: ErrorInfo = { type: error.type, message: error.message ?? "", traceback: error.traceback ?? "" }
+          impl.values.delete(key)
+          impl.errors.set(key, info)
+          impl.broadcast(key, { _tag: "TaskErred", key, error: info })
+        }),
+      lose: (key) =>
+        scripted(() => {
+          impl.values.delete(key)
+          impl.broadcast(key, { _tag: "LostData", key })
+        }),
+      retry: (key) =>
+        scripted(() => {
+          impl.errors.delete(key)
+          impl.broadcast(key, { _tag: "TaskRetried", key })
+        }),
+      cancel: (keys, reason = "cancelled") =>
+        scripted(() => {
+          for (const key of keys) {
+            for (const entry of impl.wanters(key)) {
+              entry.wants.delete(key)
+              entry.reports.unsafeOffer({ _tag: "CancelledKeys", keys: [key], reason })
+            }
+          }
+          impl.forgetUnwanted(keys)
+        }),
+      restart: scripted(() => {
+        impl.tasks.clear()
+        impl.values.clear()
+        impl.errors.clear()
+        impl.pseudo.clear()
+        impl.datasets.clear()
+        for (const entry of impl.clients.values()) {
+          entry.wants.clear()
+          entry.reports.unsafeOffer({ _tag: "Restart" })
+        }
+      }),
+      disconnect: (clientId) =>
+        scripted(() => {
+          const entry = impl.clients.get(clientId)
+          if (entry === undefined) return
+          const keys = Array.from(entry.wants)
+          entry.wants.clear()
+          impl.forgetUnwanted(keys)
+          entry.reports.unsafeOffer({ _tag: "ConnectionLost", error: new ConnectionLostError({ address }) })
+        }),
+      reconnect: (clientId) => scripted(() => impl.clients.get(clientId)?.reports.unsafeOffer({ _tag: "Reconnected" })),
+      report: (clientId, report) => scripted(() => impl.clients.get(clientId)?.reports.unsafeOffer(report)),
+      settle
+    })
+    return Context.make(Scheduler, scheduler).pipe(Context.add(TestScheduler, control))
+  })
+
+/**
+ * The test scheduler as a Layer providing both {@link Scheduler} and
+ * {@link TestScheduler}. Each build is a fresh scheduler.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<Scheduler | TestScheduler> = Layer.effectContext(make())

@@ -1,0 +1,18 @@
+/**
+ * effect-dask: Dask-distributed futures and remote-memory management for Effect programs.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as Client from "./Client.js"
+/** @since 0.1.0 */
+export * as Errors from "./Errors.js"
+/** @since 0.1.0 */
+export * as Future from "./Future.js"
+/** @since 0.1.0 */
+export * as Scheduler from "./Scheduler.js"
+/** @since 0.1.0 */
+export * as Task from "./Task.js"
+/** @since 0.1.0 */
+export * as TestScheduler from "./TestScheduler.js"

@@ -1,0 +1,713 @@
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
+import { globalValue } from "effect/GlobalValue"
+import * as Option from "effect/Option"
+import { pipeArguments } from "effect/Pipeable"
+import * as Queue from "effect/Queue"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
+import type { FutureError, SchedulerError } from "../Errors.js"
+import {
+  CancelledError,
+  ClientClosedError,
+  DecodeError,
+  LostDataError,
+  NoClientError,
+  RemoteError
+} from "../Errors.js"
+import type { UnsupportedTaskError } from "../Errors.js"
+import type { Key, SchedulerReport, ScatterOptions, Session, TaskSpec, WorkerInfo } from "../Scheduler.js"
+import { KeyRef } from "../Scheduler.js"
+import type * as Task from "../Task.js"
+import * as metrics from "./metrics.js"
+import { randomToken, tokenize, typeName } from "./tokenize.js"
+
+/** @internal */
+export const FutureTypeId: unique symbol = Symbol.for("effect-dask/Future") as any
+
+/** @internal */
+export type Status = "pending" | "finished" | "error" | "cancelled" | "lost"
+
+/**
+ * Where a handle was acquired, when call-site tracking is on.
+ * @internal
+ */
+export interface CallSite {
+  readonly stack: string
+  readonly span: string | undefined
+  readonly at: number
+}
+
+/**
+ * The shared state of one key for one client (Dask's `FutureState`), with the
+ * client's reference count on the key. Listeners are plain callbacks: waiting
+ * costs nothing until someone waits, and `asCompleted` needs no fiber per key.
+ * @internal
+ */
+export class KeyState {
+  status: Status = "pending"
+  error: FutureError | undefined = undefined
+  type: string | undefined = undefined
+  nbytes: number | undefined = undefined
+  count = 0
+  listeners: Set<() => void> | undefined = undefined
+  constructor(readonly key: Key, readonly createdAt: number) {}
+
+  settle(status: Status, error?: FutureError): void {
+    this.status = status
+    this.error = error
+    if (status === "finished" || status === "error" || status === "cancelled") {
+      const listeners = this.listeners
+      if (listeners !== undefined) {
+        this.listeners = undefined
+        for (const listener of listeners) listener()
+      }
+    }
+  }
+
+  get done(): boolean {
+    return this.status === "finished" || this.status === "error" || this.status === "cancelled"
+  }
+}
+
+/** The handles one scope holds for one client; `closed` once the scope's finalizer ran. @internal */
+export class Bag extends Set<FutureImpl<any, any>> {
+  closed = false
+}
+
+/** What the GC backstop needs; it must not reference the Future itself. @internal */
+interface GcHeld {
+  readonly client: ClientImpl
+  readonly key: Key
+  readonly state: KeyState
+  readonly generation: number
+  readonly site: CallSite | undefined
+}
+
+const gcRegistry = globalValue(
+  Symbol.for("effect-dask/FutureFinalizationRegistry"),
+  () => new FinalizationRegistry<GcHeld>((held) => held.client.gcRelease(held))
+)
+
+/**
+ * One handle on a key. Every Future object is one reference.
+ * @internal
+ */
+export class FutureImpl<A = unknown, E = never> {
+  readonly [FutureTypeId] = FutureTypeId
+  declare readonly _A: A
+  declare readonly _E: E
+  released = false
+  bag: Bag | undefined = undefined
+  detached = false
+  site: CallSite | undefined = undefined
+  constructor(
+    readonly key: Key,
+    readonly client: ClientImpl,
+    readonly state: KeyState,
+    readonly generation: number,
+    readonly schema: Schema.Schema<A, any> | undefined
+  ) {}
+  get status(): Status {
+    return this.state.status
+  }
+  pipe() {
+    return pipeArguments(this, arguments)
+  }
+  toJSON() {
+    return { _id: "Future", key: this.key, status: this.state.status, client: this.client.id }
+  }
+  toString() {
+    return `Future(${this.key}, ${this.state.status})`
+  }
+  [Symbol.for("nodejs.util.inspect.custom")]() {
+    return this.toJSON()
+  }
+}
+
+/** @internal */
+export const isFuture = (u: unknown): u is FutureImpl<any, any> => typeof u === "object" && u !== null && FutureTypeId in u
+
+/**
+ * Replaces futures in task arguments by KeyRefs (at any depth of arrays and
+ * plain objects), collecting their keys as dependencies.
+ */
+const replaceFutures = (value: unknown, deps: Array<FutureImpl<any, any>>, depth: number): unknown => {
+  if (typeof value !== "object" || value === null || depth > 32) return value
+  if (isFuture(value)) {
+    if (!deps.some((d) => d.key === value.key)) deps.push(value)
+    return new KeyRef(value.key)
+  }
+  if (Array.isArray(value)) {
+    let out: Array<unknown> | undefined
+    for (let i = 0; i < value.length; i++) {
+      const r = replaceFutures(value[i], deps, depth + 1)
+      if (r !== value[i]) {
+        out ??= value.slice()
+        out[i] = r
+      }
+    }
+    return out ?? value
+  }
+  if (Object.getPrototypeOf(value) === Object.prototype) {
+    let out: Record<string, unknown> | undefined
+    for (const k of Object.keys(value)) {
+      const v = (value as Record<string, unknown>)[k]
+      const r = replaceFutures(v, deps, depth + 1)
+      if (r !== v) {
+        out ??= { ...(value as Record<string, unknown>) }
+        out[k] = r
+      }
+    }
+    return out ?? value
+  }
+  return value
+}
+
+/** @internal */
+export interface ClientOptions {
+  readonly id?: string | undefined
+  readonly trackCallSites?: boolean | undefined
+}
+
+/**
+ * The client: one reference count and one shared state per key, one finalizer
+ * per user scope (not per handle), and the report loop.
+ * @internal
+ */
+export class ClientImpl {
+  readonly states = new Map<Key, KeyState>()
+  generation = 0
+  closed = false
+  /** Handles acquired per user scope; the scope holds one finalizer that releases its bag. */
+  private readonly bags = new WeakMap<Scope.Scope, Bag>()
+  /** Live handles with call sites, when tracking is on. */
+  readonly live: Set<FutureImpl<any, any>> | undefined
+  /** Call sites of handles the GC backstop released, when tracking is on (bounded). */
+  readonly gcReleased: Array<{ readonly key: Key; readonly site: CallSite | undefined }> = []
+  readonly openedAt: number
+  private readonly labels: ReadonlyArray<import("effect/MetricLabel").MetricLabel>
+
+  constructor(
+    readonly id: string,
+    readonly session: Session,
+    readonly address: string,
+    readonly clock: Clock.Clock,
+    readonly trackCallSites: boolean
+  ) {
+    this.live = trackCallSites ? new Set() : undefined
+    this.openedAt = clock.unsafeCurrentTimeMillis()
+    this.labels = metrics.clientLabels(id)
+  }
+
+  // ---- reference counting --------------------------------------------------
+
+  private newHandle<A>(key: Key, state: KeyState, schema: Schema.Schema<A, any> | undefined, fiber: Fiber.RuntimeFiber<any, any>) {
+    const f = new FutureImpl<A, any>(key, this, state, this.generation, schema)
+    if (this.live !== undefined) {
+      f.site = captureSite(fiber, this.clock)
+      this.live.add(f)
+    }
+    return f
+  }
+
+  /** Takes a reference on `key`, sending desire when it is the first and `desire` is set. */
+  private ref(key: Key, desire: boolean): KeyState {
+    let st = this.states.get(key)
+    if (st === undefined) {
+      st = new KeyState(key, this.clock.unsafeCurrentTimeMillis())
+      this.states.set(key, st)
+    }
+    if (st.count === 0 && desire) {
+      this.session.send({ _tag: "DesireKeys", keys: [key] })
+      metrics.desires.unsafeUpdate(1, this.labels)
+    }
+    st.count++
+    return st
+  }
+
+  /**
+   * Runs `body` with the bag of the caller's scope, registering the scope's
+   * single finalizer first (so an interruption in between acquires nothing).
+   * In a scope that is already closed, handles are released as soon as they
+   * are acquired, as `acquireRelease` does.
+   */
+  inScope<A, E>(body: (bag: Bag, fiber: Fiber.RuntimeFiber<any, any>) => Effect.Effect<A, E>): Effect.Effect<A, E | ClientClosedError, Scope.Scope> {
+    return Effect.withFiberRuntime((fiber): Effect.Effect<A, E | ClientClosedError> => {
+      if (this.closed) return Effect.fail(new ClientClosedError({ clientId: this.id }))
+      const scope = Context.unsafeGet(fiber.getFiberRef(FiberRef.currentContext), Scope.Scope) as Scope.Scope
+      const bag = this.bags.get(scope)
+      if (bag !== undefined) return bag.closed ? this.releasingAfter(bag, body(bag, fiber)) : body(bag, fiber)
+      const fresh = new Bag()
+      this.bags.set(scope, fresh)
+      return Effect.flatMap(
+        Scope.addFinalizer(scope, Effect.sync(() => this.releaseBag(fresh))),
+        (): Effect.Effect<A, E | ClientClosedError> =>
+          this.closed
+            ? Effect.fail(new ClientClosedError({ clientId: this.id }))
+            : fresh.closed
+            ? this.releasingAfter(fresh, body(fresh, fiber))
+            : body(fresh, fiber)
+      )
+    })
+  }
+
+  private releasingAfter<A, E>(bag: Bag, effect: Effect.Effect<A, E>): Effect.Effect<A, E> {
+    return Effect.ensuring(effect, Effect.sync(() => this.releaseBag(bag)))
+  }
+
+  /** A handle on `key` in the caller's scope. */
+  acquire<A>(key: Key, options?: { readonly desire?: boolean; readonly schema?: Schema.Schema<A, any> | undefined }): Effect.Effect<FutureImpl<A, any>, ClientClosedError, Scope.Scope> {
+    return this.inScope((bag, fiber) => {
+      const st = this.ref(key, options?.desire ?? true)
+      const f = this.newHandle(key, st, options?.schema, fiber)
+      f.bag = bag
+      bag.add(f)
+      return Effect.succeed(f)
+    })
+  }
+
+  /** A handle owned by no scope: released by `release` or, failing that, by the GC backstop. */
+  acquireDetached<A>(key: Key, schema: Schema.Schema<A, any> | undefined): Effect.Effect<FutureImpl<A, any>, ClientClosedError> {
+    return Effect.withFiberRuntime((fiber) => {
+      if (this.closed) return Effect.fail(new ClientClosedError({ clientId: this.id }))
+      const st = this.ref(key, true)
+      const f = this.newHandle(key, st, schema, fiber)
+      f.detached = true
+      gcRegistry.register(f, { client: this, key, state: st, generation: this.generation, site: f.site }, f)
+      return Effect.succeed(f)
+    })
+  }
+
+  /** Is this handle's reference still counted (not released, same generation, same state)? */
+  private counts(f: FutureImpl<any, any>): boolean {
+    return !this.closed && f.generation === this.generation && this.states.get(f.key) === f.state
+  }
+
+  /** Releases one handle; idempotent. Keys reaching zero go to `out`, or are released at once. */
+  release(f: FutureImpl<any, any>, out?: Array<Key>): void {
+    if (f.released) return
+    f.released = true
+    if (f.bag !== undefined) {
+      f.bag.delete(f)
+      f.bag = undefined
+    } else if (f.detached) {
+      gcRegistry.unregister(f)
+    }
+    this.live?.delete(f)
+    if (this.counts(f)) this.decrement(f.state, out)
+  }
+
+  private decrement(st: KeyState, out?: Array<Key>): void {
+    st.count--
+    if (st.count > 0) return
+    if (st.count < 0) {
+      // Guarded by `released` and `counts`: reaching here is a bug, not a user error.
+      throw new Cause.IllegalArgumentException(`effect-dask: negative reference count for ${st.key}`)
+    }
+    this.states.delete(st.key)
+    st.settle("cancelled", new CancelledError({ key: st.key, reason: "released" }))
+    if (out !== undefined) out.push(st.key)
+    else this.sendRelease([st.key])
+  }
+
+  private sendRelease(keys: ReadonlyArray<Key>): void {
+    if (keys.length === 0) return
+    this.session.send({ _tag: "ReleaseKeys", keys })
+    metrics.releases.unsafeUpdate(keys.length, this.labels)
+  }
+
+  /** The scope finalizer: releases every handle of the bag in one message. */
+  releaseBag(bag: Bag): void {
+    bag.closed = true
+    const out: Array<Key> = []
+    for (const f of bag) {
+      f.bag = undefined
+      this.release(f, out)
+    }
+    bag.clear()
+    if (!this.closed) this.sendRelease(out)
+  }
+
+  /** Called by the FinalizationRegistry for a detached handle that was never released. */
+  gcRelease(held: GcHeld): void {
+    metrics.gcReleases.unsafeUpdate(1, this.labels)
+    if (this.live !== undefined && this.gcReleased.length < 10_000) {
+      this.gcReleased.push({ key: held.key, site: held.site })
+    }
+    if (!this.closed && held.generation === this.generation && this.states.get(held.key) === held.state) {
+      this.decrement(held.state)
+    }
+  }
+
+  /** Drops a key's state without telling the scheduler (it already let go): its handles become stale. */
+  private detachKey(key: Key, error: FutureError): void {
+    const st = this.states.get(key)
+    if (st === undefined) return
+    this.states.delete(key)
+    st.count = 0
+    st.settle("cancelled", error)
+  }
+
+  // ---- reports ---------------------------------------------------------------
+
+  onReport(report: SchedulerReport): void {
+    switch (report._tag) {
+      case "KeyInMemory": {
+        const st = this.states.get(report.key)
+        if (st === undefined) return
+        st.type = report.type
+        if (report.nbytes !== undefined) st.nbytes = report.nbytes
+        st.settle("finished")
+        return
+      }
+      case "TaskErred": {
+        const st = this.states.get(report.key)
+        if (st === undefined) return
+        metrics.errors.unsafeUpdate(1, this.labels)
+        const { message, traceback, type } = report.error
+        st.settle("error", RemoteError.fromText(report.key, type, message, traceback))
+        return
+      }
+      case "CancelledKeys": {
+        for (const key of report.keys) this.detachKey(key, new CancelledError({ key, reason: report.reason }))
+        return
+      }
+      case "LostData": {
+        const st = this.states.get(report.key)
+        if (st !== undefined) st.settle("lost")
+        return
+      }
+      case "TaskRetried": {
+        const st = this.states.get(report.key)
+        if (st !== undefined) st.settle("pending")
+        return
+      }
+      case "Restart": {
+        this.generation++
+        for (const key of Array.from(this.states.keys())) {
+          this.detachKey(key, new CancelledError({ key, reason: "scheduler restarted" }))
+        }
+        return
+      }
+      case "ConnectionLost": {
+        for (const st of this.states.values()) st.settle("error", report.error)
+        return
+      }
+      case "Reconnected": {
+        if (this.states.size > 0) {
+          const keys = Array.from(this.states.keys())
+          this.session.send({ _tag: "DesireKeys", keys })
+          metrics.desires.unsafeUpdate(keys.length, this.labels)
+        }
+        return
+      }
+    }
+  }
+
+  /** The report loop, run in the client's scope. */
+  reportLoop(): Effect.Effect<never> {
+    return Effect.forever(
+      Effect.map(Queue.takeBetween(this.session.reports, 1, Number.POSITIVE_INFINITY), (chunk) => {
+        for (const report of chunk) this.onReport(report)
+      })
+    )
+  }
+
+  // ---- close -----------------------------------------------------------------
+
+  /** Releases every key in one message, cancels all futures, says goodbye. The session scope is closed by the caller. */
+  close(): void {
+    if (this.closed) return
+    const keys = Array.from(this.states.keys())
+    this.sendRelease(keys)
+    this.session.send({ _tag: "Close" })
+    this.closed = true
+    for (const st of this.states.values()) {
+      st.count = 0
+      st.settle("cancelled", new CancelledError({ key: st.key, reason: "client closed" }))
+    }
+    this.states.clear()
+    unregisterClient(this)
+  }
+
+  // ---- submission --------------------------------------------------------------
+
+  submitMany<A>(
+    task: Task.Any,
+    argLists: ReadonlyArray<ReadonlyArray<unknown>>
+  ): Effect.Effect<Array<FutureImpl<A, any>>, UnsupportedTaskError | CancelledError | ClientClosedError, Scope.Scope> {
+    return this.inScope((bag, fiber): Effect.Effect<Array<FutureImpl<A, any>>, UnsupportedTaskError | CancelledError> => {
+      const unsupported = this.session.check(task)
+      if (unsupported !== undefined) return Effect.fail(unsupported)
+      const specs: Array<TaskSpec> = []
+      const keys: Array<Key> = []
+      const out: Array<FutureImpl<A, any>> = new Array(argLists.length)
+      // Compute every key before taking any reference, so a bad argument leaks nothing.
+      const prepared: Array<readonly [Key, ReadonlyArray<unknown>, Array<Key>]> = new Array(argLists.length)
+      for (let i = 0; i < argLists.length; i++) {
+        const deps: Array<FutureImpl<any, any>> = []
+        const args = replaceFutures(argLists[i], deps, 0) as ReadonlyArray<unknown>
+        for (const dep of deps) {
+          // As Dask: a cancelled (or released) future cannot be a dependency.
+          if (dep.state.status === "cancelled") {
+            return Effect.fail(dep.state.error as CancelledError ?? new CancelledError({ key: dep.key, reason: "cancelled" }))
+          }
+        }
+        const token = task.pure ? tokenize([task.name, task.python ?? null, args]) : randomToken()
+        prepared[i] = [`${task.name}-${token}`, args, deps.map((d) => d.key)]
+      }
+      for (let i = 0; i < prepared.length; i++) {
+        const [key, args, dependencies] = prepared[i]!
+        const existing = this.states.get(key)
+        const st = this.ref(key, false)
+        if (existing === undefined) {
+          specs.push({ key, task, args, dependencies })
+          keys.push(key)
+        }
+        const f = this.newHandle<A>(key, st, task.result, fiber)
+        f.bag = bag
+        bag.add(f)
+        out[i] = f
+      }
+      if (specs.length > 0) this.session.send({ _tag: "UpdateGraph", tasks: specs, keys })
+      return Effect.succeed(out)
+    })
+  }
+
+  scatter<A>(values: ReadonlyArray<A>, options?: ScatterOptions & { readonly hash?: boolean }): Effect.Effect<Array<FutureImpl<A, any>>, SchedulerError | ClientClosedError, Scope.Scope> {
+    return Effect.uninterruptible(this.inScope((bag, fiber) => {
+      const entries: Array<readonly [Key, unknown]> = []
+      const out: Array<FutureImpl<A, any>> = new Array(values.length)
+      for (let i = 0; i < values.length; i++) {
+        const value = values[i]
+        const key = `${typeName(value)}-${options?.hash === false ? randomToken() : tokenize(value)}`
+        const existing = this.states.get(key)
+        // Scatter itself makes the scheduler want the key: no desire message.
+        const st = this.ref(key, false)
+        if (existing === undefined) entries.push([key, value])
+        const f = this.newHandle<A>(key, st, undefined, fiber)
+        f.bag = bag
+        bag.add(f)
+        out[i] = f
+      }
+      if (entries.length === 0) return Effect.succeed(out)
+      return Effect.map(this.session.scatter(entries, options), () => {
+        for (const [key] of entries) {
+          const st = this.states.get(key)
+          // Released while the scatter was in flight: the scheduler now wants it again, so let go once more.
+          if (st === undefined || st.count === 0) this.sendRelease([key])
+          else if (st.status === "pending") st.settle("finished")
+        }
+        return out
+      })
+    }))
+  }
+
+  // ---- waiting and results ---------------------------------------------------------
+
+  /** Waits until the state is finished, erred or cancelled (lost waits for recomputation, as in Dask). */
+  wait(f: FutureImpl<any, any>): Effect.Effect<void> {
+    const st = f.state
+    if (st.done) return Effect.void
+    return Effect.async<void>((resume) => {
+      const listener = () => resume(Effect.void)
+      ;(st.listeners ??= new Set()).add(listener)
+      return Effect.sync(() => {
+        st.listeners?.delete(listener)
+      })
+    })
+  }
+
+  gather<A>(
+    futures: ReadonlyArray<FutureImpl<A, any>>,
+    errors: "raise" | "skip"
+  ): Effect.Effect<Array<A>, FutureError> {
+    return Effect.flatMap(Effect.forEach(futures, (f) => this.wait(f), { discard: true }), () => {
+      const keys: Array<Key> = []
+      const seen = new Set<Key>()
+      for (const f of futures) {
+        const st = f.state
+        if (st.status === "finished") {
+          if (!seen.has(f.key)) {
+            seen.add(f.key)
+            keys.push(f.key)
+          }
+        } else if (errors === "raise") {
+          return Effect.fail(st.error ?? new CancelledError({ key: f.key, reason: st.status }))
+        }
+      }
+      if (this.closed) return Effect.fail(new ClientClosedError({ clientId: this.id }))
+      if (keys.length === 0) return Effect.succeed([])
+      return Effect.flatMap(this.session.gather(keys), (values): Effect.Effect<Array<A>, FutureError> => {
+        const results: Array<A> = []
+        for (const f of futures) {
+          if (f.state.status !== "finished" && errors === "skip") continue
+          if (!values.has(f.key)) return Effect.fail(new LostDataError({ key: f.key }))
+          const value = values.get(f.key)
+          if (f.schema === undefined) {
+            results.push(value as A)
+          } else {
+            const decoded = Schema.decodeUnknownEither(f.schema)(value)
+            if (decoded._tag === "Left") {
+              return Effect.fail(new DecodeError({ serializer: "schema", message: decoded.left.message }))
+            }
+            results.push(decoded.right)
+          }
+        }
+        return Effect.succeed(results)
+      })
+    })
+  }
+
+  cancel(futures: ReadonlyArray<FutureImpl<any, any>>, force: boolean): Effect.Effect<void> {
+    return Effect.sync(() => {
+      if (this.closed) return
+      const keys: Array<Key> = []
+      for (const f of futures) {
+        if (this.counts(f) && !keys.includes(f.key)) keys.push(f.key)
+      }
+      if (keys.length === 0) return
+      this.session.send({ _tag: "Cancel", keys, force })
+      // As Dask's Client._cancel: the key leaves the client; its handles become stale.
+      for (const key of keys) this.detachKey(key, new CancelledError({ key, reason: "cancelled" }))
+    })
+  }
+
+  asCompleted<A, E>(futures: ReadonlyArray<FutureImpl<A, E>>): Stream.Stream<FutureImpl<A, E>> {
+    return Stream.unwrapScoped(Effect.gen(this, function*() {
+      const queue = yield* Queue.unbounded<FutureImpl<A, E>>()
+      const waiting: Array<[KeyState, () => void]> = []
+      for (const f of futures) {
+        const st = f.state
+        if (st.done) {
+          queue.unsafeOffer(f)
+          continue
+        }
+        // The listener holds `f` only until it fires; the stream then drops it once taken.
+        const listener = () => queue.unsafeOffer(f)
+        ;(st.listeners ??= new Set()).add(listener)
+        waiting.push([st, listener])
+      }
+      yield* Effect.addFinalizer(() => Effect.sync(() => {
+        for (const [st, listener] of waiting) st.listeners?.delete(listener)
+      }))
+      return Stream.take(Stream.fromQueue(queue), futures.length)
+    }))
+  }
+
+  // ---- queries --------------------------------------------------------------------
+
+  whoHas(keys?: ReadonlyArray<Key>) {
+    return this.session.whoHas(keys)
+  }
+  hasWhat() {
+    return this.session.hasWhat()
+  }
+  nbytes(keys?: ReadonlyArray<Key>) {
+    return this.session.nbytes(keys)
+  }
+  workers(): Effect.Effect<ReadonlyArray<WorkerInfo>, SchedulerError> {
+    return this.session.workers()
+  }
+  fireAndForget(futures: ReadonlyArray<FutureImpl<any, any>>): Effect.Effect<void> {
+    return Effect.sync(() => {
+      if (futures.length > 0) this.session.send({ _tag: "DesireKeys", keys: futures.map((f) => f.key), client: "fire-and-forget" })
+    })
+  }
+}
+
+const captureSite = (fiber: Fiber.RuntimeFiber<any, any>, clock: Clock.Clock): CallSite => {
+  const holder: { stack?: string } = {}
+  Error.captureStackTrace(holder, captureSite)
+  const span = Context.getOption(fiber.getFiberRef(FiberRef.currentContext), Tracer.ParentSpan)
+  return {
+    stack: holder.stack ?? "",
+    span: Option.isSome(span) && span.value._tag === "Span" ? span.value.name : undefined,
+    at: clock.unsafeCurrentTimeMillis()
+  }
+}
+
+// ---- current client and registry ----------------------------------------------------
+
+/** @internal */
+export const currentClient = globalValue(
+  Symbol.for("effect-dask/currentClient"),
+  () => FiberRef.unsafeMake<ClientImpl | undefined>(undefined)
+)
+
+/** Live clients, newest last, held only weakly. */
+const registry = globalValue(Symbol.for("effect-dask/clientRegistry"), () => ({ clients: [] as Array<WeakRef<ClientImpl>> }))
+
+const registerClient = (client: ClientImpl) => {
+  registry.clients.push(new WeakRef(client))
+}
+
+const unregisterClient = (client: ClientImpl) => {
+  registry.clients = registry.clients.filter((ref) => {
+    const c = ref.deref()
+    return c !== undefined && c !== client && !c.closed
+  })
+}
+
+/** The newest open client, pruning closed and collected ones. @internal */
+export const newestClient = (): ClientImpl | undefined => {
+  const clients = registry.clients
+  for (let i = clients.length - 1; i >= 0; i--) {
+    const c = clients[i]!.deref()
+    if (c !== undefined && !c.closed) {
+      if (i !== clients.length - 1) clients.length = i + 1
+      return c
+    }
+  }
+  clients.length = 0
+  return undefined
+}
+
+/** Every open client in the registry (for diagnostics). @internal */
+export const openClients = (): Array<ClientImpl> => {
+  const out: Array<ClientImpl> = []
+  for (const ref of registry.clients) {
+    const c = ref.deref()
+    if (c !== undefined && !c.closed) out.push(c)
+  }
+  return out
+}
+
+/** The `Client` service tag (typed publicly in Client.ts). @internal */
+export const ClientTag = Context.GenericTag<ClientImpl>("effect-dask/Client")
+
+/** The fiber's client (`withClient`), else the provided `Client` service, else the newest open client. @internal */
+export const current: Effect.Effect<ClientImpl, NoClientError> = Effect.withFiberRuntime((fiber) => {
+  let c = fiber.getFiberRef(currentClient)
+  if (c === undefined) {
+    const provided = Context.getOption(fiber.getFiberRef(FiberRef.currentContext), ClientTag)
+    c = Option.isSome(provided) ? provided.value : newestClient()
+  }
+  return c === undefined ? Effect.fail(new NoClientError()) : Effect.succeed(c)
+})
+
+/** @internal */
+export const make = (
+  session: Session,
+  address: string,
+  options: ClientOptions & { readonly clientId: string }
+): Effect.Effect<ClientImpl, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const clock = yield* Effect.clock
+    const client = new ClientImpl(options.clientId, session, address, clock, options.trackCallSites ?? false)
+    registerClient(client)
+    // Finalizers run in reverse: stop the report loop last so nothing is processed after close.
+    yield* Effect.addFinalizer(() => Effect.sync(() => client.close()))
+    yield* Effect.forkScoped(client.reportLoop())
+    return client
+  })
+
+/** @internal */
+export const defaultClientId = () => `Client-ts-${randomToken()}`

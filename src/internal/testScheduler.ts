@@ -1,0 +1,229 @@
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import { LostDataError } from "../Errors.js"
+import type { ClientMessage, ErrorInfo, Key, SchedulerReport, Session, TaskSpec } from "../Scheduler.js"
+import type * as Task from "../Task.js"
+
+/** @internal */
+export interface Recorded {
+  readonly clientId: string
+  readonly message: ClientMessage
+}
+
+interface ClientEntry {
+  readonly wants: Set<Key>
+  readonly reports: Queue.Queue<SchedulerReport>
+}
+
+/**
+ * A scripted scheduler: it keeps Dask's interest bookkeeping (who wants what)
+ * and reports what a test tells it to. Nothing runs by itself.
+ * @internal
+ */
+export class TestSchedulerImpl {
+  readonly recorded: Array<Recorded> = []
+  readonly clients = new Map<string, ClientEntry>()
+  /** Pseudo-clients ("fire-and-forget", "published-<name>") and their wants. */
+  readonly pseudo = new Map<string, Set<Key>>()
+  readonly tasks = new Map<Key, TaskSpec>()
+  readonly values = new Map<Key, { readonly value: unknown; readonly nbytes: number; readonly type: string | undefined }>()
+  readonly errors = new Map<Key, ErrorInfo>()
+  readonly datasets = new Map<string, ReadonlyArray<Key>>()
+
+  constructor(readonly address: string) {}
+
+  wanters(key: Key): Array<ClientEntry> {
+    const out: Array<ClientEntry> = []
+    for (const entry of this.clients.values()) if (entry.wants.has(key)) out.push(entry)
+    return out
+  }
+
+  isWanted(key: Key): boolean {
+    for (const entry of this.clients.values()) if (entry.wants.has(key)) return true
+    for (const wants of this.pseudo.values()) if (wants.has(key)) return true
+    return false
+  }
+
+  known(key: Key): boolean {
+    return this.tasks.has(key) || this.values.has(key) || this.errors.has(key)
+  }
+
+  /** Forgets keys nobody wants, as Dask's scheduler does. */
+  forgetUnwanted(keys: Iterable<Key>): void {
+    for (const key of keys) {
+      if (!this.isWanted(key)) {
+        this.tasks.delete(key)
+        this.values.delete(key)
+        this.errors.delete(key)
+      }
+    }
+  }
+
+  /** Reports the current outcome of `key` to one client, if it has one. */
+  reportState(entry: ClientEntry, key: Key): void {
+    const value = this.values.get(key)
+    if (value !== undefined) {
+      entry.reports.unsafeOffer({ _tag: "KeyInMemory", key, type: value.type, nbytes: value.nbytes })
+      return
+    }
+    const error = this.errors.get(key)
+    if (error !== undefined) entry.reports.unsafeOffer({ _tag: "TaskErred", key, error })
+  }
+
+  handle(clientId: string, entry: ClientEntry, message: ClientMessage): void {
+    this.recorded.push({ clientId, message })
+    switch (message._tag) {
+      case "UpdateGraph": {
+        const cancelled: Array<Key> = []
+        for (const spec of message.tasks) {
+          // As Dask: a dependency the scheduler does not know cancels the dependent.
+          if (spec.dependencies.some((d) => !this.known(d) && !message.tasks.some((t) => t.key === d))) {
+            cancelled.push(spec.key)
+            continue
+          }
+          if (!this.known(spec.key)) this.tasks.set(spec.key, spec)
+        }
+        for (const key of message.keys) {
+          if (cancelled.includes(key)) continue
+          entry.wants.add(key)
+          this.reportState(entry, key)
+        }
+        if (cancelled.length > 0) {
+          entry.reports.unsafeOffer({ _tag: "CancelledKeys", keys: cancelled, reason: "unknown dependency" })
+        }
+        return
+      }
+      case "DesireKeys": {
+        const target = message.client
+        if (target !== undefined && target !== clientId) {
+          let wants = this.pseudo.get(target)
+          if (wants === undefined) this.pseudo.set(target, wants = new Set())
+          for (const key of message.keys) wants.add(key)
+          return
+        }
+        for (const key of message.keys) {
+          entry.wants.add(key)
+          this.reportState(entry, key)
+        }
+        return
+      }
+      case "ReleaseKeys": {
+        for (const key of message.keys) entry.wants.delete(key)
+        this.forgetUnwanted(message.keys)
+        return
+      }
+      case "Cancel": {
+        const targets = message.force ? Array.from(this.clients.values()) : [entry]
+        for (const key of message.keys) {
+          for (const target of targets) {
+            if (target.wants.delete(key)) {
+              target.reports.unsafeOffer({ _tag: "CancelledKeys", keys: [key], reason: "cancelled" })
+            }
+          }
+        }
+        this.forgetUnwanted(message.keys)
+        return
+      }
+      case "Heartbeat":
+        return
+      case "Close": {
+        const keys = Array.from(entry.wants)
+        entry.wants.clear()
+        this.forgetUnwanted(keys)
+        return
+      }
+    }
+  }
+
+  session(clientId: string, reports: Queue.Queue<SchedulerReport>): Session {
+    const entry: ClientEntry = { wants: new Set(), reports }
+    this.clients.set(clientId, entry)
+    const values = this.values
+    return {
+      clientId,
+      send: (message) => this.handle(clientId, entry, message),
+      reports,
+      check: (_task: Task.Any) => undefined,
+      gather: (keys) =>
+        Effect.suspend(() => {
+          const out = new Map<Key, unknown>()
+          for (const key of keys) {
+            const v = values.get(key)
+            if (v === undefined) return Effect.fail(new LostDataError({ key }))
+            out.set(key, v.value)
+          }
+          return Effect.succeed(out)
+        }),
+      scatter: (entries) =>
+        Effect.sync(() => {
+          for (const [key, value] of entries) {
+            this.values.set(key, { value, nbytes: sizeOf(value), type: typeof value })
+            entry.wants.add(key)
+            entry.reports.unsafeOffer({ _tag: "KeyInMemory", key })
+          }
+        }),
+      whoHas: (keys) =>
+        Effect.sync(() => {
+          const out: Record<Key, ReadonlyArray<string>> = {}
+          for (const key of keys ?? values.keys()) out[key] = values.has(key) ? [this.worker] : []
+          return out
+        }),
+      hasWhat: () => Effect.sync(() => ({ [this.worker]: Array.from(values.keys()) })),
+      nbytes: (keys) =>
+        Effect.sync(() => {
+          const out: Record<Key, number> = {}
+          for (const key of keys ?? values.keys()) {
+            const v = values.get(key)
+            if (v !== undefined) out[key] = v.nbytes
+          }
+          return out
+        }),
+      workers: () =>
+        Effect.sync(() => {
+          let bytes = 0
+          for (const v of values.values()) bytes += v.nbytes
+          return [{ address: this.worker, nthreads: 1, bytes, keys: values.size, memoryLimit: undefined }]
+        }),
+      publishDataset: (name, keys, override) =>
+        Effect.sync(() => {
+          if (this.datasets.has(name) && !override) return
+          this.datasets.set(name, keys)
+          this.pseudo.set(`published-${name}`, new Set(keys))
+        }),
+      getDataset: (name) => Effect.sync(() => Option.fromNullable(this.datasets.get(name))),
+      unpublishDataset: (name) =>
+        Effect.sync(() => {
+          const keys = this.datasets.get(name) ?? []
+          this.datasets.delete(name)
+          this.pseudo.get(`published-${name}`)?.clear()
+          this.forgetUnwanted(keys)
+        }),
+      listDatasets: () => Effect.sync(() => Array.from(this.datasets.keys()))
+    }
+  }
+
+  get worker() {
+    return `${this.address}/worker-0`
+  }
+
+  /** Offers a report to every client that wants `key`. */
+  broadcast(key: Key, report: SchedulerReport): void {
+    for (const entry of this.wanters(key)) entry.reports.unsafeOffer(report)
+  }
+}
+
+/** msgpack-ish size estimate: enough for tests that look at bytes. */
+const sizeOf = (value: unknown): number => {
+  if (typeof value === "string") return value.length
+  if (value instanceof Uint8Array) return value.byteLength
+  if (typeof value === "number") return 8
+  try {
+    return JSON.stringify(value)?.length ?? 8
+  } catch {
+    return 8
+  }
+}
+
+/** @internal */
+export { sizeOf }

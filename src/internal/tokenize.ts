@@ -1,0 +1,81 @@
+import { createHash, randomUUID } from "node:crypto"
+import { KeyRef } from "../Scheduler.js"
+
+/**
+ * A stable string for plain data, or `undefined` when `value` holds something
+ * without a stable identity (functions, class instances, symbols): such
+ * submissions get a random token, as Dask does for objects it cannot tokenize.
+ */
+const stable = (value: unknown, depth: number): string | undefined => {
+  if (depth > 64) return undefined
+  switch (typeof value) {
+    case "string":
+      return JSON.stringify(value)
+    case "number":
+      return Object.is(value, -0) ? "-0" : String(value)
+    case "boolean":
+      return value ? "T" : "F"
+    case "bigint":
+      return `${value}n`
+    case "undefined":
+      return "u"
+    case "object": {
+      if (value === null) return "N"
+      if (value instanceof KeyRef) return `K${JSON.stringify(value.key)}`
+      if (Array.isArray(value)) {
+        let out = "["
+        for (const item of value) {
+          const s = stable(item, depth + 1)
+          if (s === undefined) return undefined
+          out += s + ","
+        }
+        return out + "]"
+      }
+      if (ArrayBuffer.isView(value)) {
+        return `B${value.constructor.name}:${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("base64")}`
+      }
+      if (value instanceof Date) return `D${value.getTime()}`
+      const proto = Object.getPrototypeOf(value)
+      if (proto !== Object.prototype && proto !== null) return undefined
+      let out = "{"
+      for (const k of Object.keys(value).sort()) {
+        const s = stable((value as Record<string, unknown>)[k], depth + 1)
+        if (s === undefined) return undefined
+        out += JSON.stringify(k) + ":" + s + ","
+      }
+      return out + "}"
+    }
+    default:
+      return undefined
+  }
+}
+
+/** 32 hex characters: long enough that a key never equals a user's string by accident (Dask substitutes by string equality). */
+export const randomToken = (): string => randomUUID().replace(/-/g, "")
+
+/** Deterministic token of plain data (md5, as Dask's `tokenize`), random for anything else. */
+export const tokenize = (value: unknown): string => {
+  const s = stable(value, 0)
+  return s === undefined ? randomToken() : createHash("md5").update(s).digest("hex")
+}
+
+/** Dask's `type(v).__name__` for the key prefix of a scattered value. */
+export const typeName = (value: unknown): string => {
+  if (value === null || value === undefined) return "NoneType"
+  switch (typeof value) {
+    case "string":
+      return "str"
+    case "number":
+      return Number.isInteger(value) ? "int" : "float"
+    case "boolean":
+      return "bool"
+    case "bigint":
+      return "int"
+    case "object":
+      if (Array.isArray(value)) return "list"
+      if (value instanceof Uint8Array) return "bytes"
+      return Object.getPrototypeOf(value) === Object.prototype ? "dict" : value.constructor?.name ?? "object"
+    default:
+      return typeof value
+  }
+}

@@ -1,0 +1,487 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Chunk, Deferred, Effect, Exit, Fiber, Option, Schema, Scope, Stream } from "effect"
+import { Client, Errors, Future, Task, TestScheduler } from "../src/index.js"
+import type { ClientImpl } from "../src/internal/client.js"
+
+const inc = Task.make("inc", (x: number) => x + 1, { python: "test_utils.inc" })
+const add = Task.make("add", (x: number, y: number) => x + y, { python: "operator.add" })
+const slow = Task.make("slow", (x: number) => x, { pure: false })
+
+/** Runs `body` with a fresh test scheduler and a client made current for it. */
+const withClient = <A, E>(
+  body: (test: TestScheduler.TestScheduler["Type"], client: Client.Client) => Effect.Effect<A, E, Scope.Scope>
+) =>
+  Effect.gen(function*() {
+    const test = yield* TestScheduler.TestScheduler
+    const client = yield* Client.make()
+    return yield* Client.withClient(body(test, client), client)
+  }).pipe(Effect.scoped, Effect.provide(TestScheduler.layer))
+
+/** The client's reference count per key (Dask's `c.refcount`). */
+const refcount = (client: Client.Client) =>
+  new Map(Array.from((client as ClientImpl).states, ([k, st]) => [k, st.count]))
+
+const tags = (test: TestScheduler.TestScheduler["Type"]) =>
+  Effect.map(test.messages, (ms) => ms.map((m) => m.message._tag))
+
+describe("Client (ports of distributed/tests/test_client.py)", () => {
+  it.effect("test_Future_release", () =>
+    withClient((test, client) =>
+      Effect.gen(function*() {
+        const x = yield* Client.submit(add, 1, 1)
+        yield* test.finish(x.key, 2)
+        assert.strictEqual(yield* Future.result(x), 2)
+        yield* Future.release(x)
+        yield* Future.release(x) // idempotent
+        assert.strictEqual(refcount(client).size, 0)
+        assert.strictEqual((yield* test.wants(client.id)).size, 0)
+        const releases = (yield* test.messages).filter((m) => m.message._tag === "ReleaseKeys")
+        assert.deepStrictEqual(releases.map((m) => m.message), [{ _tag: "ReleaseKeys", keys: [x.key] }])
+        assert.strictEqual(x.status, "cancelled")
+      })
+    ))
+
+  it.effect("test_garbage_collection", () =>
+    withClient((test, client) =>
+      Effect.gen(function*() {
+        const x = yield* Client.submit(inc, 1)
+        const y = yield* Client.submit(inc, 1)
+        assert.strictEqual(x.key, y.key)
+        assert.strictEqual(refcount(client).get(x.key), 2)
+        yield* Future.release(x)
+        assert.strictEqual(refcount(client).get(x.key), 1)
+
+        const z = yield* Client.submit(inc, y)
+        const graphs = (yield* test.messages).filter((m) => m.message._tag === "UpdateGraph")
+        assert.strictEqual(graphs.length, 2) // the second inc(1) shared the key: no new graph
+        const zGraph = graphs[1]!.message
+        assert(zGraph._tag === "UpdateGraph")
+        assert.deepStrictEqual(zGraph.tasks[0]!.dependencies, [y.key])
+
+        yield* Future.release(y)
+        assert.isFalse(refcount(client).has(y.key))
+        assert.isFalse((yield* test.wants(client.id)).has(y.key))
+        yield* test.finish(z.key, 3)
+        assert.strictEqual(yield* Future.result(z), 3)
+      })
+    ))
+
+  it.effect("test_multi_garbage_collection", () =>
+    Effect.gen(function*() {
+      const test = yield* TestScheduler.TestScheduler
+      const c = yield* Client.make()
+      const f = yield* Client.make()
+      const x = yield* Client.withClient(Client.submit(inc, 1), c)
+      const y = yield* Client.withClient(Client.submit(inc, 2), f)
+      const y2 = yield* Client.withClient(Client.submit(inc, 2), c)
+      assert.strictEqual(y.key, y2.key)
+      yield* test.finish(x.key, 2)
+      yield* test.finish(y.key, 3)
+      yield* Client.wait([x, y])
+
+      yield* Future.release(x)
+      assert.deepStrictEqual(yield* test.wants(c.id), new Set([y.key]))
+      assert.deepStrictEqual(yield* test.wants(f.id), new Set([y.key]))
+      assert.isFalse((yield* test.memory).has(x.key))
+
+      yield* Future.release(y)
+      assert.isTrue((yield* test.memory).has(y.key))
+      assert.deepStrictEqual(yield* test.wants(c.id), new Set([y.key]))
+      assert.strictEqual((yield* test.wants(f.id)).size, 0)
+
+      yield* Future.release(y2)
+      assert.strictEqual((yield* test.memory).size, 0)
+      assert.strictEqual((yield* test.tasks).size, 0)
+    }).pipe(Effect.scoped, Effect.provide(TestScheduler.layer)))
+
+  it.effect("test_recompute_released_key", () =>
+    withClient((test, client) =>
+      Effect.gen(function*() {
+        const x = yield* Client.submit(inc, 100)
+        yield* test.finish(x.key, 101)
+        const result1 = yield* Future.result(x)
+        const key = x.key
+        yield* Future.release(x)
+        assert.isFalse(refcount(client).has(key))
+        assert.isFalse((yield* test.tasks).has(key))
+
+        const x2 = yield* Client.submit(inc, 100)
+        assert.strictEqual(x2.key, key)
+        assert.isTrue(refcount(client).has(key))
+        assert.deepStrictEqual(yield* tags(test), ["UpdateGraph", "ReleaseKeys", "UpdateGraph"])
+        yield* test.finish(key, 101)
+        assert.strictEqual(yield* Future.result(x2), result1)
+      })
+    ))
+
+  it.effect("test_Client_clears_references_after_restart", () =>
+    withClient((test, client) =>
+      Effect.gen(function*() {
+        const x = yield* Client.submit(inc, 1)
+        assert.isTrue(refcount(client).has(x.key))
+        yield* test.restart
+        assert.strictEqual(refcount(client).size, 0)
+        assert.strictEqual(x.status, "cancelled")
+        yield* test.clearMessages
+        yield* Future.release(x) // old generation: releases nothing
+        assert.strictEqual((yield* test.messages).length, 0)
+        const error = yield* Effect.flip(Future.result(x))
+        assert.strictEqual(error._tag, "CancelledError")
+      })
+    ))
+
+  it.effect("test_as_current_is_task_local", () =>
+    Effect.gen(function*() {
+      const c1 = yield* Client.make()
+      const c2 = yield* Client.make()
+      const bothInside = yield* Deferred.make<void>()
+      const inside = { n: 0 }
+      const run = (client: Client.Client) =>
+        Client.withClient(
+          Effect.gen(function*() {
+            if (++inside.n === 2) yield* Deferred.succeed(bothInside, undefined)
+            yield* Deferred.await(bothInside)
+            return yield* Client.current
+          }),
+          client
+        )
+      const [r1, r2] = yield* Effect.all([run(c1), run(c2)], { concurrency: 2 })
+      assert.strictEqual(r1, c1)
+      assert.strictEqual(r2, c2)
+      // Outside both, the newest open client wins.
+      assert.strictEqual(yield* Client.current, c2)
+    }).pipe(Effect.scoped, Effect.provide(TestScheduler.layer)))
+
+  it.effect("test_futures_of_cancelled_raises", () =>
+    withClient((test) =>
+      Effect.gen(function*() {
+        const x = yield* Client.submit(inc, 1)
+        yield* Client.cancel([x])
+        assert.strictEqual((yield* Effect.flip(Future.result(x)))._tag, "CancelledError")
+        assert.strictEqual((yield* Effect.flip(Client.submit(inc, x)))._tag, "CancelledError")
+        assert.strictEqual((yield* Effect.flip(Client.submit(add, 1, x)))._tag, "CancelledError")
+        assert.strictEqual((yield* Effect.flip(Client.map(add, [1], [x])))._tag, "CancelledError")
+        assert.deepStrictEqual(yield* tags(test), ["UpdateGraph", "Cancel"])
+        assert.strictEqual((yield* test.tasks).size, 0)
+      })
+    ))
+
+  it.effect("test_cancel_before_known_to_scheduler", () =>
+    withClient((test, client) =>
+      Effect.gen(function*() {
+        const f = yield* Client.submit(inc, 1)
+        yield* Client.cancel([f])
+        const error = yield* Effect.flip(Future.result(f))
+        assert(error._tag === "CancelledError")
+        assert.strictEqual(error.key, f.key)
+        const messages = yield* test.messages
+        assert.deepStrictEqual(messages[1]!.message, { _tag: "Cancel", keys: [f.key], force: false })
+        assert.strictEqual((yield* test.wants(client.id)).size, 0)
+      })
+    ))
+
+  it.effect("test_close", () =>
+    Effect.gen(function*() {
+      const test = yield* TestScheduler.TestScheduler
+      const scope = yield* Scope.make()
+      const c = yield* Client.make().pipe(Scope.extend(scope))
+      const future = yield* Client.withClient(Client.submit(inc, 1), c).pipe(Scope.extend(scope))
+      yield* test.finish(future.key, 2)
+      yield* Future.wait(future)
+      assert.include(yield* test.clients, c.id)
+      yield* Scope.close(scope, Exit.void)
+      assert.notInclude(yield* test.clients, c.id)
+      assert.strictEqual((yield* test.tasks).size, 0)
+      const last = (yield* test.messages).slice(-2).map((m) => m.message)
+      assert.deepStrictEqual(last, [{ _tag: "ReleaseKeys", keys: [future.key] }, { _tag: "Close" }])
+      assert.isTrue(c.closed)
+      assert.strictEqual(future.status, "cancelled")
+      const error = yield* Effect.flip(Client.withClient(Client.submit(inc, 2), c).pipe(Effect.scoped))
+      assert.strictEqual(error._tag, "ClientClosedError")
+    }).pipe(Effect.provide(TestScheduler.layer)))
+})
+
+describe("Client lifetimes", () => {
+  it.effect("a scope releases all its handles in one message", () =>
+    withClient((test, client) =>
+      Effect.gen(function*() {
+        const futures = yield* Effect.scoped(Effect.gen(function*() {
+          const fs = yield* Client.map(inc, [1, 2, 3, 4])
+          assert.strictEqual((yield* test.wants(client.id)).size, 4)
+          return fs
+        }))
+        assert.strictEqual((yield* test.wants(client.id)).size, 0)
+        const releases = (yield* test.messages).filter((m) => m.message._tag === "ReleaseKeys")
+        assert.strictEqual(releases.length, 1)
+        assert.deepStrictEqual(new Set((releases[0]!.message as any).keys), new Set(futures.map((f) => f.key)))
+      })
+    ))
+
+  it.effect("retain takes a second handle into another scope", () =>
+    withClient((test, client) =>
+      Effect.gen(function*() {
+        const outer = yield* Scope.make()
+        const kept = yield* Effect.scoped(Effect.gen(function*() {
+          const x = yield* Client.submit(inc, 5)
+          return yield* Future.retain(x).pipe(Scope.extend(outer))
+        }))
+        assert.deepStrictEqual(yield* test.wants(client.id), new Set([kept.key]))
+        yield* Scope.close(outer, Exit.void)
+        assert.strictEqual((yield* test.wants(client.id)).size, 0)
+      })
+    ))
+
+  it.effect("fromKey desires once, binds to the current client", () =>
+    withClient((test, client) =>
+      Effect.gen(function*() {
+        const a = yield* Future.fromKey("shared-key")
+        const b = yield* Future.fromKey("shared-key", { client })
+        assert.deepStrictEqual((yield* test.messages).map((m) => m.message), [{ _tag: "DesireKeys", keys: ["shared-key"] }])
+        yield* Future.release(a)
+        assert.isTrue((yield* test.wants(client.id)).has("shared-key"))
+        yield* Future.release(b)
+        assert.isFalse((yield* test.wants(client.id)).has("shared-key"))
+      })
+    ))
+
+  it.effect("NoClientError when no client is open", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Effect.scoped(Future.fromKey("k")))
+      assert.strictEqual(error._tag, "NoClientError")
+    }))
+
+  it.effect("an interrupted result() still releases its handle", () =>
+    withClient((test, client) =>
+      Effect.gen(function*() {
+        const started = yield* Deferred.make<string>()
+        const fiber = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
+          const x = yield* Client.submit(slow, 1)
+          yield* Deferred.succeed(started, x.key)
+          return yield* Future.result(x)
+        })))
+        const key = yield* Deferred.await(started)
+        assert.isTrue((yield* test.wants(client.id)).has(key))
+        yield* Fiber.interrupt(fiber)
+        assert.isFalse((yield* test.wants(client.id)).has(key))
+        assert.strictEqual(refcount(client).size, 0)
+      })
+    ))
+
+  it.effect("closing a scope while submits are in flight leaks nothing", () =>
+    withClient((test, client) =>
+      Effect.gen(function*() {
+        for (let round = 0; round < 20; round++) {
+          const scope = yield* Scope.make()
+          const fiber = yield* Effect.fork(
+            Effect.forEach([1, 2, 3, 4, 5], (i) => Effect.zipRight(Effect.yieldNow(), Client.submit(slow, i)))
+              .pipe(Scope.extend(scope))
+          )
+          for (let i = 0; i < round % 6; i++) yield* Effect.yieldNow()
+          yield* Scope.close(scope, Exit.void)
+          yield* Fiber.await(fiber)
+          // Anything acquired after the close is released at once (closed scope).
+          assert.strictEqual((yield* test.wants(client.id)).size, 0)
+          assert.strictEqual(refcount(client).size, 0)
+        }
+      })
+    ))
+
+  it.effect("the GC backstop releases a detached handle that escaped every scope", () =>
+    withClient((test, client) =>
+      Effect.gen(function*() {
+        const gc = (globalThis as any).gc as (() => void) | undefined
+        assert.isDefined(gc, "run with --expose-gc")
+        let key = ""
+        yield* Effect.scoped(Effect.gen(function*() {
+          const x = yield* Client.submit(inc, 41)
+          key = x.key
+          yield* Future.detach(x) // dropped on purpose: only the GC can release it
+        }))
+        assert.isTrue((yield* test.wants(client.id)).has(key))
+        for (let i = 0; i < 50 && (yield* test.wants(client.id)).has(key); i++) {
+          gc!()
+          yield* Effect.promise(() => new Promise((r) => setTimeout(r, 10)))
+        }
+        assert.isFalse((yield* test.wants(client.id)).has(key))
+        assert.strictEqual(refcount(client).size, 0)
+      })
+    ))
+
+  it.effect("a released detached handle is not released again by the GC", () =>
+    withClient((test, client) =>
+      Effect.gen(function*() {
+        const x = yield* Client.submit(inc, 7)
+        const d = yield* Future.detach(x)
+        yield* Future.release(d)
+        assert.strictEqual(refcount(client).get(x.key), 1)
+        const gc = (globalThis as any).gc as () => void
+        gc()
+        yield* Effect.promise(() => new Promise((r) => setTimeout(r, 20)))
+        assert.strictEqual(refcount(client).get(x.key), 1)
+        assert.isTrue((yield* test.wants(client.id)).has(x.key))
+      })
+    ))
+})
+
+describe("Client states and errors", () => {
+  it.effect("remote errors are text, bounded", () =>
+    withClient((test) =>
+      Effect.gen(function*() {
+        const x = yield* Client.submit(inc, 1)
+        yield* test.fail(x.key, { type: "ZeroDivisionError", message: "division by zero", traceback: "x".repeat(1_000_000) })
+        const error = yield* Effect.flip(Future.result(x))
+        assert(error._tag === "RemoteError")
+        assert.strictEqual(error.type, "ZeroDivisionError")
+        assert.strictEqual(error.message, "division by zero")
+        assert.isBelow(error.traceback.length, 20_000)
+        assert.isTrue(Errors.RemoteError.is(error))
+        const exc = yield* Future.exception(x)
+        assert.isTrue(Option.isSome(exc))
+      })
+    ))
+
+  it.effect("lost → pending → finished", () =>
+    withClient((test) =>
+      Effect.gen(function*() {
+        const x = yield* Client.submit(inc, 1)
+        yield* test.finish(x.key, 2)
+        assert.strictEqual(x.status, "finished")
+        yield* test.lose(x.key)
+        assert.strictEqual(x.status, "lost")
+        const waiting = yield* Effect.fork(Future.result(x))
+        yield* Effect.yieldNow()
+        assert.isNull(waiting.unsafePoll())
+        yield* test.finish(x.key, 2)
+        assert.strictEqual(yield* Fiber.join(waiting), 2)
+      })
+    ))
+
+  it.effect("task-retried moves an erred future back to pending", () =>
+    withClient((test) =>
+      Effect.gen(function*() {
+        const x = yield* Client.submit(inc, 1)
+        yield* test.fail(x.key, { type: "ValueError" })
+        assert.strictEqual(x.status, "error")
+        yield* test.retry(x.key)
+        assert.strictEqual(x.status, "pending")
+      })
+    ))
+
+  it.effect("connection loss fails pending futures; reconnect re-desires held keys", () =>
+    withClient((test, client) =>
+      Effect.gen(function*() {
+        const x = yield* Client.submit(inc, 1)
+        const waiting = yield* Effect.fork(Future.result(x))
+        yield* test.disconnect(client.id)
+        const error = yield* Effect.flip(Fiber.join(waiting))
+        assert.strictEqual(error._tag, "ConnectionLostError")
+        assert.strictEqual((yield* test.wants(client.id)).size, 0)
+        yield* test.reconnect(client.id)
+        assert.deepStrictEqual(yield* test.wants(client.id), new Set([x.key]))
+        yield* test.finish(x.key, 2)
+        assert.strictEqual(yield* Future.result(x), 2)
+      })
+    ))
+
+  it.effect("scheduler-side cancellation detaches the key", () =>
+    withClient((test, client) =>
+      Effect.gen(function*() {
+        const x = yield* Client.submit(inc, 1)
+        yield* test.cancel([x.key], "unknown dependency")
+        const error = yield* Effect.flip(Future.result(x))
+        assert(error._tag === "CancelledError")
+        assert.strictEqual(error.reason, "unknown dependency")
+        assert.strictEqual(refcount(client).size, 0)
+        const again = yield* Future.fromKey(x.key)
+        assert.isTrue((yield* test.wants(client.id)).has(again.key))
+      })
+    ))
+
+  it.effect("gather with errors: skip leaves failed futures out", () =>
+    withClient((test) =>
+      Effect.gen(function*() {
+        const [a, b, c] = yield* Client.map(inc, [1, 2, 3])
+        yield* test.finish(a!.key, 2)
+        yield* test.fail(b!.key, { type: "ValueError" })
+        yield* test.finish(c!.key, 4)
+        assert.deepStrictEqual(yield* Client.gather([a!, b!, c!], { errors: "skip" }), [2, 4])
+        assert.strictEqual((yield* Effect.flip(Client.gather([a!, b!, c!])))._tag, "RemoteError")
+      })
+    ))
+
+  it.effect("results are validated by the task's Schema", () =>
+    withClient((test) =>
+      Effect.gen(function*() {
+        const parse = Task.make("parse", (s: string) => Number(s), { result: Schema.Number })
+        const good = yield* Client.submit(parse, "1")
+        const bad = yield* Client.submit(parse, "2")
+        yield* test.finish(good.key, 1)
+        yield* test.finish(bad.key, "not a number")
+        assert.strictEqual(yield* Future.result(good), 1)
+        const error = yield* Effect.flip(Future.result(bad))
+        assert(error._tag === "DecodeError")
+        assert.strictEqual(error.serializer, "schema")
+      })
+    ))
+
+  it.effect("asCompleted emits in completion order", () =>
+    withClient((test) =>
+      Effect.gen(function*() {
+        const fs = yield* Client.map(inc, [1, 2, 3])
+        const collected = yield* Effect.fork(Stream.runCollect(Client.asCompleted(fs)))
+        yield* test.finish(fs[2]!.key, 4)
+        yield* test.fail(fs[0]!.key, { type: "ValueError" })
+        yield* test.finish(fs[1]!.key, 3)
+        const order = Chunk.toReadonlyArray(yield* Fiber.join(collected)).map((f) => f.key)
+        assert.deepStrictEqual(order, [fs[2]!.key, fs[0]!.key, fs[1]!.key])
+      })
+    ))
+
+  it.effect("scatter: keys by value, wanted by the client, finished", () =>
+    withClient((test, client) =>
+      Effect.gen(function*() {
+        const [a, b, a2] = yield* Client.scatter([1, 2, 1])
+        assert.strictEqual(a!.key, a2!.key)
+        assert.match(a!.key, /^int-[0-9a-f]{32}$/)
+        assert.strictEqual(a!.status, "finished")
+        assert.deepStrictEqual(yield* test.wants(client.id), new Set([a!.key, b!.key]))
+        assert.deepStrictEqual(yield* Client.gather([a!, b!]), [1, 2])
+        const sum = yield* Client.submit(add, a!, b!)
+        const graph = (yield* test.messages).find((m) => m.message._tag === "UpdateGraph")!.message
+        assert(graph._tag === "UpdateGraph")
+        assert.deepStrictEqual(graph.tasks[0]!.dependencies, [a!.key, b!.key])
+        assert.strictEqual(sum.status, "pending")
+      })
+    ))
+
+  it.effect("fireAndForget and datasets keep keys without handles", () =>
+    withClient((test) =>
+      Effect.gen(function*() {
+        const x = yield* Client.submit(inc, 1)
+        yield* Client.fireAndForget([x])
+        assert.deepStrictEqual(yield* test.pseudoWants("fire-and-forget"), new Set([x.key]))
+        const y = yield* Client.submit(inc, 2)
+        yield* Client.publishDataset("ds", [y])
+        assert.deepStrictEqual(yield* Client.listDatasets, ["ds"])
+        const got = yield* Client.getDataset("ds")
+        assert.deepStrictEqual(Option.getOrThrow(got).map((f) => f.key), [y.key])
+        yield* Client.unpublishDataset("ds")
+        assert.strictEqual((yield* test.pseudoWants("published-ds")).size, 0)
+      })
+    ))
+
+  it.effect("pure tasks share keys; impure tasks never do", () =>
+    withClient(() =>
+      Effect.gen(function*() {
+        const a = yield* Client.submit(add, 1, 2)
+        const b = yield* Client.submit(add, 1, 2)
+        const c = yield* Client.submit(add, 2, 1)
+        assert.strictEqual(a.key, b.key)
+        assert.notStrictEqual(a.key, c.key)
+        assert.match(a.key, /^add-[0-9a-f]{32}$/)
+        const s1 = yield* Client.submit(slow, 1)
+        const s2 = yield* Client.submit(slow, 1)
+        assert.notStrictEqual(s1.key, s2.key)
+      })
+    ))
+})
