@@ -571,7 +571,8 @@ export class ClientImpl {
       if (this.closed) return
       const keys: Array<Key> = []
       for (const f of futures) {
-        if (this.counts(f) && !keys.includes(f.key)) keys.push(f.key)
+        // A released handle is inert: it cannot cancel what other handles still hold.
+        if (!f.released && this.counts(f) && !keys.includes(f.key)) keys.push(f.key)
       }
       if (keys.length === 0) return
       this.session.send({ _tag: "Cancel", keys, force })

@@ -1,0 +1,218 @@
+/**
+ * Random interleavings of client operations across several fibers and two
+ * clients, checked against a simple model after every step: the keys the
+ * scheduler believes each client wants are exactly the keys that client holds
+ * live handles on, counts match and are never negative, and nothing that has
+ * an outcome waits.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Deferred, Effect, Exit, Fiber, Queue, Scope } from "effect"
+import * as fc from "fast-check"
+import { Client, Future, Task, TestScheduler } from "../src/index.js"
+import type { ClientImpl, FutureImpl } from "../src/internal/client.js"
+
+const inc = Task.make("inc", (x: number) => x + 1)
+const N_ARGS = 4
+const N_SCOPES = 3
+const N_FIBERS = 3
+
+type Op =
+  | { readonly _tag: "submit"; readonly fiber: number; readonly arg: number; readonly scope: number }
+  | { readonly _tag: "fromKey"; readonly fiber: number; readonly key: number; readonly scope: number }
+  | { readonly _tag: "retain"; readonly handle: number; readonly scope: number }
+  | { readonly _tag: "release"; readonly handle: number }
+  | { readonly _tag: "closeScope"; readonly scope: number }
+  | { readonly _tag: "interrupt"; readonly fiber: number; readonly arg: number }
+  | { readonly _tag: "cancel"; readonly handle: number }
+  | { readonly _tag: "restart" }
+  | { readonly _tag: "finish"; readonly key: number }
+  | { readonly _tag: "fail"; readonly key: number }
+  | { readonly _tag: "lose"; readonly key: number }
+  | { readonly _tag: "schedulerCancel"; readonly key: number }
+
+const fiberIx = fc.integer({ min: 0, max: N_FIBERS - 1 })
+const argIx = fc.integer({ min: 0, max: N_ARGS - 1 })
+const scopeIx = fc.integer({ min: 0, max: N_SCOPES - 1 })
+const handleIx = fc.nat(200)
+const keyIx = fc.integer({ min: 0, max: 2 * N_ARGS - 1 })
+
+const opArb: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 5, arbitrary: fc.record({ _tag: fc.constant("submit" as const), fiber: fiberIx, arg: argIx, scope: scopeIx }) },
+  { weight: 3, arbitrary: fc.record({ _tag: fc.constant("fromKey" as const), fiber: fiberIx, key: keyIx, scope: scopeIx }) },
+  { weight: 2, arbitrary: fc.record({ _tag: fc.constant("retain" as const), handle: handleIx, scope: scopeIx }) },
+  { weight: 4, arbitrary: fc.record({ _tag: fc.constant("release" as const), handle: handleIx }) },
+  { weight: 2, arbitrary: fc.record({ _tag: fc.constant("closeScope" as const), scope: scopeIx }) },
+  { weight: 1, arbitrary: fc.record({ _tag: fc.constant("interrupt" as const), fiber: fiberIx, arg: argIx }) },
+  { weight: 1, arbitrary: fc.record({ _tag: fc.constant("cancel" as const), handle: handleIx }) },
+  { weight: 1, arbitrary: fc.constant({ _tag: "restart" as const }) },
+  { weight: 2, arbitrary: fc.record({ _tag: fc.constant("finish" as const), key: keyIx }) },
+  { weight: 1, arbitrary: fc.record({ _tag: fc.constant("fail" as const), key: keyIx }) },
+  { weight: 1, arbitrary: fc.record({ _tag: fc.constant("lose" as const), key: keyIx }) },
+  { weight: 1, arbitrary: fc.record({ _tag: fc.constant("schedulerCancel" as const), key: keyIx }) }
+)
+
+interface Handle {
+  readonly future: FutureImpl<any, any>
+  readonly client: number
+  readonly key: string
+  readonly scope: Scope.CloseableScope
+  readonly epoch: number
+  released: boolean
+}
+
+/** Fiber `i` runs with client `i % 2` as its current client. */
+const clientOfFiber = (fiber: number) => fiber % 2
+
+const run = (ops: ReadonlyArray<Op>) =>
+  Effect.gen(function*() {
+    const test = yield* TestScheduler.TestScheduler
+    const clients = [yield* Client.make(), yield* Client.make()] as const
+    // Each worker fiber executes the commands sent to it, with its own current client.
+    const inboxes = yield* Effect.forEach(Array.from({ length: N_FIBERS }), () => Queue.unbounded<Effect.Effect<void, unknown>>())
+    for (let i = 0; i < N_FIBERS; i++) {
+      yield* Effect.forkScoped(Client.withClient(
+        Effect.forever(Effect.flatMap(Queue.take(inboxes[i]!), (cmd) => Effect.ignore(cmd))),
+        clients[clientOfFiber(i)]!
+      ))
+    }
+    const onFiber = <A>(i: number, effect: Effect.Effect<A, unknown>) =>
+      Effect.gen(function*() {
+        const done = yield* Deferred.make<A, unknown>()
+        yield* Queue.offer(inboxes[i]!, Effect.exit(effect).pipe(Effect.flatMap((exit) => Deferred.done(done, exit))))
+        return yield* Effect.either(Deferred.await(done))
+      })
+
+    const scopes: Array<Scope.CloseableScope> = yield* Effect.forEach(Array.from({ length: N_SCOPES }), () => Scope.make())
+    const handles: Array<Handle> = []
+    // Epoch per client and key: bumped when the client's state for the key is dropped (cancel, restart).
+    const epochs = [new Map<string, number>(), new Map<string, number>()]
+    const epochOf = (client: number, key: string) => epochs[client]!.get(key) ?? 0
+    const bump = (client: number, key: string) => epochs[client]!.set(key, epochOf(client, key) + 1)
+    const live = (h: Handle) => !h.released && epochOf(h.client, h.key) === h.epoch
+    const keys: Array<string> = []
+    const keyName = (i: number) => keys[i % Math.max(keys.length, 1)] ?? `k${i}`
+
+    const add = (future: FutureImpl<any, any>, client: number, scope: Scope.CloseableScope) => {
+      handles.push({ future, client, key: future.key, scope, epoch: epochOf(client, future.key), released: false })
+      if (!keys.includes(future.key)) keys.push(future.key)
+    }
+
+    for (const op of ops) {
+      switch (op._tag) {
+        case "submit": {
+          const scope = scopes[op.scope]!
+          const r = yield* onFiber(op.fiber, Client.submit(inc, op.arg).pipe(Scope.extend(scope)))
+          if (r._tag === "Right") add(r.right as any, clientOfFiber(op.fiber), scope)
+          break
+        }
+        case "fromKey": {
+          const scope = scopes[op.scope]!
+          const r = yield* onFiber(op.fiber, Future.fromKey(keyName(op.key)).pipe(Scope.extend(scope)))
+          if (r._tag === "Right") add(r.right as any, clientOfFiber(op.fiber), scope)
+          break
+        }
+        case "retain": {
+          const h = handles[op.handle % Math.max(handles.length, 1)]
+          if (h === undefined) break
+          const scope = scopes[op.scope]!
+          const f = yield* Future.retain(h.future).pipe(Scope.extend(scope))
+          add(f as any, h.client, scope)
+          break
+        }
+        case "release": {
+          const h = handles[op.handle % Math.max(handles.length, 1)]
+          if (h === undefined) break
+          yield* Future.release(h.future)
+          h.released = true
+          break
+        }
+        case "closeScope": {
+          const scope = scopes[op.scope]!
+          yield* Scope.close(scope, Exit.void)
+          for (const h of handles) if (h.scope === scope) h.released = true
+          scopes[op.scope] = yield* Scope.make()
+          break
+        }
+        case "interrupt": {
+          const started = yield* Deferred.make<void>()
+          const fiber = yield* Effect.fork(Client.withClient(
+            Effect.scoped(Effect.gen(function*() {
+              const f = yield* Client.submit(inc, op.arg)
+              yield* Deferred.succeed(started, undefined)
+              return yield* Future.result(f)
+            })),
+            clients[clientOfFiber(op.fiber)]!
+          ))
+          yield* Deferred.await(started)
+          yield* Fiber.interrupt(fiber)
+          break
+        }
+        case "cancel": {
+          const h = handles[op.handle % Math.max(handles.length, 1)]
+          if (h === undefined) break
+          const wasLive = live(h)
+          yield* Future.cancel(h.future)
+          if (wasLive) bump(h.client, h.key)
+          break
+        }
+        case "restart": {
+          yield* test.restart
+          for (const h of handles) if (live(h)) bump(h.client, h.key)
+          break
+        }
+        case "finish":
+        case "fail":
+        case "lose":
+        case "schedulerCancel": {
+          const key = keyName(op.key)
+          if (op._tag === "finish") yield* test.finish(key, 1)
+          else if (op._tag === "fail") yield* test.fail(key, { type: "ValueError" })
+          else if (op._tag === "lose") yield* test.lose(key)
+          else {
+            const affected = new Set(handles.filter((h) => live(h) && h.key === key).map((h) => h.client))
+            yield* test.cancel([key])
+            for (const c of affected) bump(c, key)
+          }
+          if (op._tag === "finish" || op._tag === "fail") {
+            // Nothing with an outcome waits: every live handle on the key resolves now.
+            for (const h of handles) {
+              if (!live(h) || h.key !== key) continue
+              assert.include(["finished", "error"], h.future.status, `status of ${key} after ${op._tag}`)
+              const fiber = yield* Effect.fork(Future.wait(h.future))
+              for (let i = 0; i < 5 && fiber.unsafePoll() === null; i++) yield* Effect.yieldNow()
+              assert.isNotNull(fiber.unsafePoll(), `wait on ${key} after ${op._tag}`)
+            }
+          }
+          break
+        }
+      }
+      yield* test.settle
+
+      for (let c = 0; c < 2; c++) {
+        const client = clients[c] as unknown as ClientImpl
+        const expected = new Map<string, number>()
+        for (const h of handles) if (h.client === c && live(h)) expected.set(h.key, (expected.get(h.key) ?? 0) + 1)
+        const wants = yield* test.wants(client.id)
+        assert.deepStrictEqual(new Set(wants), new Set(expected.keys()), `wants of client ${c} after ${JSON.stringify(op)}`)
+        assert.deepStrictEqual(
+          new Map(Array.from(client.states, ([k, st]) => [k, st.count])),
+          expected,
+          `counts of client ${c} after ${JSON.stringify(op)}`
+        )
+        for (const h of handles) {
+          if (h.client === c && !h.released && !live(h)) assert.strictEqual(h.future.status, "cancelled")
+        }
+      }
+    }
+  }).pipe(Effect.scoped, Effect.provide(TestScheduler.layer))
+
+describe("Client reference counting (property)", () => {
+  it.effect("scheduler wants == live handles, across fibers, clients and reports", () =>
+    Effect.promise(() =>
+      fc.assert(
+        fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 40 }), (ops) => Effect.runPromise(run(ops))),
+        { numRuns: 1000 }
+      )
+    ))
+
+})
