@@ -39,8 +39,12 @@ export type Status = "pending" | "finished" | "error" | "cancelled" | "lost"
  * @internal
  */
 export interface CallSite {
+  /** The stack where the acquiring effect was built (formatted lazily; see `internal/memory.ts` for the user frame). */
   readonly stack: string
+  /** Names of the enclosing spans, innermost first, joined by " < ". */
   readonly span: string | undefined
+  /** Where the innermost span not opened by this library was created (Effect's span trace), when known. */
+  readonly spanTrace: string | undefined
   readonly at: number
 }
 
@@ -100,7 +104,7 @@ const gcRegistry = globalValue(
  * @internal
  */
 export class FutureImpl<A = unknown, E = never> {
-  readonly [FutureTypeId] = FutureTypeId
+  readonly [FutureTypeId]: typeof FutureTypeId = FutureTypeId
   declare readonly _A: A
   declare readonly _E: E
   released = false
@@ -189,6 +193,10 @@ export class ClientImpl {
   private readonly bags = new WeakMap<Scope.Scope, Bag>()
   /** Live handles with call sites, when tracking is on. */
   readonly live: Set<FutureImpl<any, any>> | undefined
+  /** Live detached handles' call sites, when tracking is on: held by site, not handle, so the GC backstop can still run. */
+  readonly liveDetached: Map<CallSite, Key> | undefined
+  /** Effects run just before the client closes (leak reports); see `Memory.onLeaks`. */
+  readonly closeHooks: Array<(client: ClientImpl) => Effect.Effect<void>> = []
   /** Call sites of handles the GC backstop released, when tracking is on (bounded). */
   readonly gcReleased: Array<{ readonly key: Key; readonly site: CallSite | undefined }> = []
   readonly openedAt: number
@@ -202,16 +210,18 @@ export class ClientImpl {
     readonly trackCallSites: boolean
   ) {
     this.live = trackCallSites ? new Set() : undefined
+    this.liveDetached = trackCallSites ? new Map() : undefined
+    if (trackCallSites) tracking.clients++
     this.openedAt = clock.unsafeCurrentTimeMillis()
     this.labels = metrics.clientLabels(id)
   }
 
   // ---- reference counting --------------------------------------------------
 
-  private newHandle<A>(key: Key, state: KeyState, schema: Schema.Schema<A, any> | undefined, fiber: Fiber.RuntimeFiber<any, any>) {
+  private newHandle<A>(key: Key, state: KeyState, schema: Schema.Schema<A, any> | undefined, fiber: Fiber.RuntimeFiber<any, any>, eager?: StackHolder) {
     const f = new FutureImpl<A, any>(key, this, state, this.generation, schema)
     if (this.live !== undefined) {
-      f.site = captureSite(fiber, this.clock)
+      f.site = captureSite(fiber, this.clock, eager)
       this.live.add(f)
     }
     return f
@@ -264,9 +274,11 @@ export class ClientImpl {
 
   /** A handle on `key` in the caller's scope. */
   acquire<A>(key: Key, options?: { readonly desire?: boolean; readonly schema?: Schema.Schema<A, any> | undefined }): Effect.Effect<FutureImpl<A, any>, ClientClosedError, Scope.Scope> {
+    // Called where the user builds the effect (retain, fromKey with a client): that stack has their frame.
+    const eager = this.live !== undefined ? stackHere() : undefined
     return this.inScope((bag, fiber) => {
       const st = this.ref(key, options?.desire ?? true)
-      const f = this.newHandle(key, st, options?.schema, fiber)
+      const f = this.newHandle(key, st, options?.schema, fiber, eager)
       f.bag = bag
       bag.add(f)
       return Effect.succeed(f)
@@ -275,11 +287,16 @@ export class ClientImpl {
 
   /** A handle owned by no scope: released by `release` or, failing that, by the GC backstop. */
   acquireDetached<A>(key: Key, schema: Schema.Schema<A, any> | undefined): Effect.Effect<FutureImpl<A, any>, ClientClosedError> {
+    const eager = this.live !== undefined ? stackHere() : undefined
     return Effect.withFiberRuntime((fiber) => {
       if (this.closed) return Effect.fail(new ClientClosedError({ clientId: this.id }))
       const st = this.ref(key, true)
-      const f = this.newHandle(key, st, schema, fiber)
+      const f = this.newHandle(key, st, schema, fiber, eager)
       f.detached = true
+      if (f.site !== undefined) {
+        this.live!.delete(f)
+        this.liveDetached!.set(f.site, key)
+      }
       gcRegistry.register(f, { client: this, key, state: st, generation: this.generation, site: f.site }, f)
       return Effect.succeed(f)
     })
@@ -299,6 +316,7 @@ export class ClientImpl {
       f.bag = undefined
     } else if (f.detached) {
       gcRegistry.unregister(f)
+      if (f.site !== undefined) this.liveDetached?.delete(f.site)
     }
     this.live?.delete(f)
     if (this.counts(f)) this.decrement(f.state, out)
@@ -338,6 +356,7 @@ export class ClientImpl {
   /** Called by the FinalizationRegistry for a detached handle that was never released. */
   gcRelease(held: GcHeld): void {
     metrics.gcReleases.unsafeUpdate(1, this.labels)
+    if (held.site !== undefined) this.liveDetached?.delete(held.site)
     if (this.live !== undefined && this.gcReleased.length < 10_000) {
       this.gcReleased.push({ key: held.key, site: held.site })
     }
@@ -434,6 +453,7 @@ export class ClientImpl {
       st.settle("cancelled", new CancelledError({ key: st.key, reason: "client closed" }))
     }
     this.states.clear()
+    if (this.live !== undefined) tracking.clients--
     unregisterClient(this)
   }
 
@@ -624,15 +644,67 @@ export class ClientImpl {
   }
 }
 
-const captureSite = (fiber: Fiber.RuntimeFiber<any, any>, clock: Clock.Clock): CallSite => {
-  const holder: { stack?: string } = {}
-  Error.captureStackTrace(holder, captureSite)
-  const span = Context.getOption(fiber.getFiberRef(FiberRef.currentContext), Tracer.ParentSpan)
-  return {
-    stack: holder.stack ?? "",
-    span: Option.isSome(span) && span.value._tag === "Span" ? span.value.name : undefined,
-    at: clock.unsafeCurrentTimeMillis()
+// ---- call sites (only when tracking is on) ----------------------------------------------
+
+/** A captured, not yet formatted, stack: V8 formats it (with source maps) on first read of `stack`. */
+interface StackHolder {
+  stack?: string
+}
+
+const stackHere = (): StackHolder => {
+  const holder: StackHolder = {}
+  Error.captureStackTrace(holder, stackHere)
+  return holder
+}
+
+/** How many open clients track call sites: when none, `withCallerStack` costs one comparison. */
+const tracking = globalValue(Symbol.for("effect-dask/callSiteTracking"), () => ({ clients: 0 }))
+
+/** A stack captured where a public operation was built, for handles made when it runs. @internal */
+export const callerStack = globalValue(
+  Symbol.for("effect-dask/callerStack"),
+  () => FiberRef.unsafeMake<StackHolder | undefined>(undefined)
+)
+
+/**
+ * Captures the builder's stack for operations whose handles are made at run
+ * time (the client is resolved then): call it where the effect is built.
+ * Free when no open client tracks call sites.
+ * @internal
+ */
+export const withCallerStack = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  tracking.clients === 0 ? effect : Effect.locally(effect, callerStack, stackHere())
+
+/** Effect's own record of where each span was created (`internal/cause.ts`), shared through its global store. */
+const spanToTrace = globalValue("effect/Tracer/spanToTrace", () => new WeakMap<Tracer.Span, () => string | undefined>())
+
+class Site implements CallSite {
+  constructor(
+    private readonly holder: StackHolder,
+    readonly span: string | undefined,
+    private readonly trace: (() => string | undefined) | undefined,
+    readonly at: number
+  ) {}
+  get stack(): string {
+    return this.holder.stack ?? ""
   }
+  get spanTrace(): string | undefined {
+    return this.trace?.()
+  }
+}
+
+const captureSite = (fiber: Fiber.RuntimeFiber<any, any>, clock: Clock.Clock, eager: StackHolder | undefined): CallSite => {
+  const holder = fiber.getFiberRef(callerStack) ?? eager ?? stackHere()
+  const parent = Context.getOption(fiber.getFiberRef(FiberRef.currentContext), Tracer.ParentSpan)
+  let names: string | undefined
+  let trace: (() => string | undefined) | undefined
+  let span: Tracer.AnySpan | undefined = Option.isSome(parent) ? parent.value : undefined
+  for (let depth = 0; span !== undefined && span._tag === "Span" && depth < 8; depth++) {
+    names = names === undefined ? span.name : `${names} < ${span.name}`
+    if (trace === undefined && !span.name.startsWith("effect-dask.")) trace = spanToTrace.get(span)
+    span = Option.getOrUndefined(span.parent)
+  }
+  return new Site(holder, names, trace, clock.unsafeCurrentTimeMillis())
 }
 
 // ---- current client and registry ----------------------------------------------------
@@ -706,6 +778,8 @@ export const make = (
     registerClient(client)
     // Finalizers run in reverse: stop the report loop last so nothing is processed after close.
     yield* Effect.addFinalizer(() => Effect.sync(() => client.close()))
+    // Runs before the close above (finalizers run in reverse): leak reports still see the live handles.
+    yield* Effect.addFinalizer(() => Effect.forEach(client.closeHooks, (hook) => hook(client), { discard: true }))
     yield* Effect.forkScoped(client.reportLoop())
     return client
   })
