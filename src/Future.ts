@@ -10,7 +10,8 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type { Pipeable } from "effect/Pipeable"
 import type * as Scope from "effect/Scope"
-import type { ClientClosedError, FutureError, NoClientError } from "./Errors.js"
+import type { ClientClosedError, FutureError } from "./Errors.js"
+import { NoClientError } from "./Errors.js"
 import * as internal from "./internal/client.js"
 import type { Key } from "./Scheduler.js"
 
@@ -97,7 +98,7 @@ export const status = <A, E>(self: Future<A, E>): Effect.Effect<Status> => Effec
 export const exception = <A, E>(self: Future<A, E>): Effect.Effect<Option.Option<FutureError>> =>
   Effect.map(wait(self), () => {
     const st = impl(self).state
-    return st.status === "finished" ? Option.none() : Option.fromNullable(st.error)
+    return st.status === "finished" ? Option.none() : Option.fromNullable(st.failure())
   })
 
 /**
@@ -119,7 +120,7 @@ export const release = <A, E>(self: Future<A, E>): Effect.Effect<void> =>
  */
 export const retain = <A, E>(self: Future<A, E>): Effect.Effect<Future<A, E>, ClientClosedError, Scope.Scope> => {
   const f = impl(self)
-  return f.client.acquire(f.key, { schema: f.schema }) as any
+  return f.client.acquire(f.key, f.schema) as any
 }
 
 /**
@@ -147,10 +148,10 @@ export const fromKey = <A = unknown>(
   key: Key,
   options?: { readonly client?: { readonly id: string } | undefined }
 ): Effect.Effect<Future<A>, NoClientError | ClientClosedError, Scope.Scope> =>
-  Effect.flatMap(
-    options?.client !== undefined ? Effect.succeed(options.client as internal.ClientImpl) : internal.current,
-    (client) => client.acquire<A>(key) as any
-  )
+  Effect.withFiberRuntime((fiber) => {
+    const client = (options?.client as internal.ClientImpl | undefined) ?? internal.currentOf(fiber)
+    return client === undefined ? Effect.fail(new NoClientError()) : client.acquireFor<A>(fiber, key, undefined) as any
+  })
 
 /**
  * Cancels the future's key (and its dependents) for this client. With

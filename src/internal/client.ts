@@ -63,6 +63,9 @@ export class KeyState {
   listeners: Set<() => void> | undefined = undefined
   constructor(readonly key: Key, readonly createdAt: number) {}
 
+  /** Why the key was cancelled; the error itself is built only when someone asks (errors capture stacks). */
+  reason = ""
+
   settle(status: Status, error?: FutureError): void {
     this.status = status
     this.error = error
@@ -73,6 +76,18 @@ export class KeyState {
         for (const listener of listeners) listener()
       }
     }
+  }
+
+  cancel(reason: string): void {
+    this.reason = reason
+    this.settle("cancelled")
+  }
+
+  /** The failure a waiter sees, if the state is not finished. */
+  failure(): FutureError | undefined {
+    if (this.error !== undefined) return this.error
+    if (this.status === "cancelled") return this.error = new CancelledError({ key: this.key, reason: this.reason })
+    return undefined
   }
 
   get done(): boolean {
@@ -249,23 +264,52 @@ export class ClientImpl {
    * are acquired, as `acquireRelease` does.
    */
   inScope<A, E>(body: (bag: Bag, fiber: Fiber.RuntimeFiber<any, any>) => Effect.Effect<A, E>): Effect.Effect<A, E | ClientClosedError, Scope.Scope> {
-    return Effect.withFiberRuntime((fiber): Effect.Effect<A, E | ClientClosedError> => {
-      if (this.closed) return Effect.fail(new ClientClosedError({ clientId: this.id }))
-      const scope = Context.unsafeGet(fiber.getFiberRef(FiberRef.currentContext), Scope.Scope) as Scope.Scope
-      const bag = this.bags.get(scope)
-      if (bag !== undefined) return bag.closed ? this.releasingAfter(bag, body(bag, fiber)) : body(bag, fiber)
-      const fresh = new Bag()
-      this.bags.set(scope, fresh)
-      return Effect.flatMap(
-        Scope.addFinalizer(scope, Effect.sync(() => this.releaseBag(fresh))),
-        (): Effect.Effect<A, E | ClientClosedError> =>
-          this.closed
-            ? Effect.fail(new ClientClosedError({ clientId: this.id }))
-            : fresh.closed
-            ? this.releasingAfter(fresh, body(fresh, fiber))
-            : body(fresh, fiber)
-      )
-    })
+    return Effect.withFiberRuntime((fiber) => this.inScopeOf(fiber, body))
+  }
+
+  private inScopeOf<A, E>(
+    fiber: Fiber.RuntimeFiber<any, any>,
+    body: (bag: Bag, fiber: Fiber.RuntimeFiber<any, any>) => Effect.Effect<A, E>
+  ): Effect.Effect<A, E | ClientClosedError> {
+    if (this.closed) return Effect.fail(new ClientClosedError({ clientId: this.id }))
+    const scope = Context.unsafeGet(fiber.getFiberRef(FiberRef.currentContext), Scope.Scope) as Scope.Scope
+    const bag = this.bags.get(scope)
+    if (bag !== undefined) return bag.closed ? this.releasingAfter(bag, body(bag, fiber)) : body(bag, fiber)
+    const fresh = new Bag()
+    this.bags.set(scope, fresh)
+    return Effect.flatMap(
+      Scope.addFinalizer(scope, Effect.sync(() => this.releaseBag(fresh))),
+      (): Effect.Effect<A, E | ClientClosedError> =>
+        this.closed
+          ? Effect.fail(new ClientClosedError({ clientId: this.id }))
+          : fresh.closed
+          ? this.releasingAfter(fresh, body(fresh, fiber))
+          : body(fresh, fiber)
+    )
+  }
+
+  /**
+   * A handle on `key` in the fiber's scope. The hot path (scope already seen,
+   * open) is a Map update and one allocation, no closure.
+   */
+  acquireFor<A>(
+    fiber: Fiber.RuntimeFiber<any, any>,
+    key: Key,
+    schema: Schema.Schema<A, any> | undefined,
+    eager?: StackHolder
+  ): Effect.Effect<FutureImpl<A, any>, ClientClosedError> {
+    if (!this.closed) {
+      const bag = this.bags.get(Context.unsafeGet(fiber.getFiberRef(FiberRef.currentContext), Scope.Scope) as Scope.Scope)
+      if (bag !== undefined && !bag.closed) return Effect.succeed(this.take(fiber, key, schema, bag, eager))
+    }
+    return this.inScopeOf(fiber, (bag, fiber) => Effect.succeed(this.take(fiber, key, schema, bag, eager)))
+  }
+
+  private take<A>(fiber: Fiber.RuntimeFiber<any, any>, key: Key, schema: Schema.Schema<A, any> | undefined, bag: Bag, eager?: StackHolder): FutureImpl<A, any> {
+    const f = this.newHandle(key, this.ref(key, true), schema, fiber, eager)
+    f.bag = bag
+    bag.add(f)
+    return f
   }
 
   private releasingAfter<A, E>(bag: Bag, effect: Effect.Effect<A, E>): Effect.Effect<A, E> {
@@ -273,16 +317,10 @@ export class ClientImpl {
   }
 
   /** A handle on `key` in the caller's scope. */
-  acquire<A>(key: Key, options?: { readonly desire?: boolean; readonly schema?: Schema.Schema<A, any> | undefined }): Effect.Effect<FutureImpl<A, any>, ClientClosedError, Scope.Scope> {
-    // Called where the user builds the effect (retain, fromKey with a client): that stack has their frame.
+  acquire<A>(key: Key, schema?: Schema.Schema<A, any>): Effect.Effect<FutureImpl<A, any>, ClientClosedError, Scope.Scope> {
+    // Called where the user builds the effect (Future.retain): that stack has their frame.
     const eager = this.live !== undefined ? stackHere() : undefined
-    return this.inScope((bag, fiber) => {
-      const st = this.ref(key, options?.desire ?? true)
-      const f = this.newHandle(key, st, options?.schema, fiber, eager)
-      f.bag = bag
-      bag.add(f)
-      return Effect.succeed(f)
-    })
+    return Effect.withFiberRuntime((fiber) => this.acquireFor(fiber, key, schema, eager))
   }
 
   /** A handle owned by no scope: released by `release` or, failing that, by the GC backstop. */
@@ -330,7 +368,7 @@ export class ClientImpl {
       throw new Cause.IllegalArgumentException(`effect-dask: negative reference count for ${st.key}`)
     }
     this.states.delete(st.key)
-    st.settle("cancelled", new CancelledError({ key: st.key, reason: "released" }))
+    st.cancel("released")
     if (out !== undefined) out.push(st.key)
     else this.sendRelease([st.key])
   }
@@ -366,12 +404,12 @@ export class ClientImpl {
   }
 
   /** Drops a key's state without telling the scheduler (it already let go): its handles become stale. */
-  private detachKey(key: Key, error: FutureError): void {
+  private detachKey(key: Key, reason: string): void {
     const st = this.states.get(key)
     if (st === undefined) return
     this.states.delete(key)
     st.count = 0
-    st.settle("cancelled", error)
+    st.cancel(reason)
   }
 
   // ---- reports ---------------------------------------------------------------
@@ -395,7 +433,7 @@ export class ClientImpl {
         return
       }
       case "CancelledKeys": {
-        for (const key of report.keys) this.detachKey(key, new CancelledError({ key, reason: report.reason }))
+        for (const key of report.keys) this.detachKey(key, report.reason)
         return
       }
       case "LostData": {
@@ -411,7 +449,7 @@ export class ClientImpl {
       case "Restart": {
         this.generation++
         for (const key of Array.from(this.states.keys())) {
-          this.detachKey(key, new CancelledError({ key, reason: "scheduler restarted" }))
+          this.detachKey(key, "scheduler restarted")
         }
         return
       }
@@ -450,7 +488,7 @@ export class ClientImpl {
     this.closed = true
     for (const st of this.states.values()) {
       st.count = 0
-      st.settle("cancelled", new CancelledError({ key: st.key, reason: "client closed" }))
+      st.cancel("client closed")
     }
     this.states.clear()
     if (this.live !== undefined) tracking.clients--
@@ -477,7 +515,7 @@ export class ClientImpl {
         for (const dep of deps) {
           // As Dask: a cancelled (or released) future cannot be a dependency.
           if (dep.state.status === "cancelled") {
-            return Effect.fail(dep.state.error as CancelledError ?? new CancelledError({ key: dep.key, reason: "cancelled" }))
+            return Effect.fail(dep.state.failure() as CancelledError)
           }
         }
         const token = task.pure ? tokenize([task.name, task.python ?? null, args]) : randomToken()
@@ -560,7 +598,7 @@ export class ClientImpl {
             keys.push(f.key)
           }
         } else if (errors === "raise") {
-          return Effect.fail(st.error ?? new CancelledError({ key: f.key, reason: st.status }))
+          return Effect.fail(st.failure() ?? new CancelledError({ key: f.key, reason: st.status }))
         }
       }
       if (this.closed) return Effect.fail(new ClientClosedError({ clientId: this.id }))
@@ -597,7 +635,7 @@ export class ClientImpl {
       if (keys.length === 0) return
       this.session.send({ _tag: "Cancel", keys, force })
       // As Dask's Client._cancel: the key leaves the client; its handles become stale.
-      for (const key of keys) this.detachKey(key, new CancelledError({ key, reason: "cancelled" }))
+      for (const key of keys) this.detachKey(key, "cancelled")
     })
   }
 
@@ -757,12 +795,16 @@ export const openClients = (): Array<ClientImpl> => {
 export const ClientTag = Context.GenericTag<ClientImpl>("effect-dask/Client")
 
 /** The fiber's client (`withClient`), else the provided `Client` service, else the newest open client. @internal */
+export const currentOf = (fiber: Fiber.RuntimeFiber<any, any>): ClientImpl | undefined => {
+  const c = fiber.getFiberRef(currentClient)
+  if (c !== undefined) return c
+  const provided = Context.getOption(fiber.getFiberRef(FiberRef.currentContext), ClientTag)
+  return Option.isSome(provided) ? provided.value : newestClient()
+}
+
+/** @internal */
 export const current: Effect.Effect<ClientImpl, NoClientError> = Effect.withFiberRuntime((fiber) => {
-  let c = fiber.getFiberRef(currentClient)
-  if (c === undefined) {
-    const provided = Context.getOption(fiber.getFiberRef(FiberRef.currentContext), ClientTag)
-    c = Option.isSome(provided) ? provided.value : newestClient()
-  }
+  const c = currentOf(fiber)
   return c === undefined ? Effect.fail(new NoClientError()) : Effect.succeed(c)
 })
 
