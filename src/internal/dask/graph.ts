@@ -1,0 +1,293 @@
+/**
+ * `update-graph` messages from the protocol's {@link TaskSpec}s, for the two
+ * Dask dialects: 2022.12 (`tasks` of run_spec Form A + explicit
+ * `dependencies`) and 2024.11–2025.3 (`graph_frames` holding a pickle of
+ * `ToPickle(HighLevelGraph({layer: {key: (callable, *args)}}, {}))`).
+ *
+ * Run_specs are validated here, before anything is sent: a malformed one can
+ * kill a worker (2022) or close the stream (2024).
+ *
+ * @internal
+ */
+import * as Either from "effect/Either"
+import { UnsupportedTaskError } from "../../Errors.js"
+import { KeyRef, type TaskSpec } from "../../Scheduler.js"
+import type * as Task from "../../Task.js"
+import { checkValue } from "./message.js"
+import { defineEntry, pickleGlobal, PyGlobal, PyObject, PyTuple, writePickle } from "./pickle.js"
+
+const BACKEND = "dask"
+
+/** Pickled globals by dotted name: every task of a map shares one callable. */
+const pickledFunctions = new Map<string, Uint8Array>()
+
+const pickledFunction = (python: string, module: string, name: string): Uint8Array => {
+  let bytes = pickledFunctions.get(python)
+  if (bytes === undefined) {
+    bytes = pickleGlobal(module, name)
+    if (pickledFunctions.size >= 4_096) pickledFunctions.clear()
+    pickledFunctions.set(python, bytes)
+  }
+  return bytes
+}
+
+const IDENTIFIER = /^[\p{L}_][\p{L}\p{N}_]*$/u
+
+/**
+ * Splits `module.attr` at the last dot; `undefined` when it is not of that form.
+ *
+ * @internal
+ */
+export const splitCallable = (python: string): readonly [module: string, name: string] | undefined => {
+  const dot = python.lastIndexOf(".")
+  if (dot <= 0 || dot === python.length - 1) return undefined
+  const module = python.slice(0, dot)
+  const name = python.slice(dot + 1)
+  if (!IDENTIFIER.test(name) || !module.split(".").every((part) => IDENTIFIER.test(part))) return undefined
+  return [module, name]
+}
+
+/**
+ * Refuses a task this backend cannot run: no `python` callable, or one not
+ * of the form `module.attr`.
+ *
+ * @internal
+ */
+export const checkTask = (task: Task.Any): UnsupportedTaskError | undefined => {
+  if (task.python === undefined) {
+    return new UnsupportedTaskError({
+      task: task.name,
+      backend: BACKEND,
+      message: `task "${task.name}" has no Python callable; give it one with { python: "module.name" }`
+    })
+  }
+  if (splitCallable(task.python) === undefined) {
+    return new UnsupportedTaskError({
+      task: task.name,
+      backend: BACKEND,
+      message: `task "${task.name}": "${task.python}" is not an importable name of the form module.attr`
+    })
+  }
+  return undefined
+}
+
+const isPlainObject = (u: unknown): u is Record<string, unknown> => {
+  if (typeof u !== "object" || u === null) return false
+  const proto = Object.getPrototypeOf(u)
+  return proto === Object.prototype || proto === null
+}
+
+/** Replaces KeyRefs (at any depth of arrays and plain objects) with `ref(key)`; other values are copied. */
+const substitute = (value: unknown, ref: (key: string) => unknown, keys: Set<string>, depth: number): unknown => {
+  if (value instanceof KeyRef) {
+    keys.add(value.key)
+    return ref(value.key)
+  }
+  if (depth > 256) return value // checkValue reports the depth
+  if (Array.isArray(value)) return value.map((item) => substitute(item, ref, keys, depth + 1))
+  if (isPlainObject(value)) {
+    const out: Record<string, unknown> = {}
+    for (const key of Object.keys(value)) {
+      Object.defineProperty(out, key, {
+        value: substitute(value[key], ref, keys, depth + 1),
+        enumerable: true,
+        writable: true,
+        configurable: true
+      })
+    }
+    return out
+  }
+  return value
+}
+
+const validate = (spec: TaskSpec, args: unknown): UnsupportedTaskError | undefined => {
+  const refused = checkTask(spec.task)
+  if (refused !== undefined) return refused
+  const reason = checkValue(args)
+  if (reason !== undefined) {
+    return new UnsupportedTaskError({
+      task: spec.task.name,
+      backend: BACKEND,
+      message: `task "${spec.task.name}" (key ${spec.key}): an argument cannot be sent to Python: ${reason.replace(/^value/, "args")}`
+    })
+  }
+  return undefined
+}
+
+/** Keys Python's frame_0 decoder treats as markers (`msgpack_decode_default`, `loads`). */
+const MARKER_KEYS = ["__Serialized__", "__Pickled__", "__Set__", "__Enum__"]
+
+/** A marker key in a map of inline msgpack args would be decoded as a marker by the scheduler. */
+const markerKey = (value: unknown, depth = 0): string | undefined => {
+  if (depth > 256) return undefined
+  if (Array.isArray(value)) {
+    for (const item of value) {
+      const found = markerKey(item, depth + 1)
+      if (found !== undefined) return found
+    }
+  } else if (value instanceof Map || isPlainObject(value)) {
+    const entries = value instanceof Map ? Array.from(value) : Object.entries(value)
+    for (const [key, item] of entries) {
+      if (typeof key === "string" && MARKER_KEYS.includes(key)) return key
+      const found = markerKey(item, depth + 1)
+      if (found !== undefined) return found
+    }
+  }
+  return undefined
+}
+
+/**
+ * The 2022.12 `update-graph` stream message: run_spec Form A
+ * `{function: <pickled global>, args: <msgpack array>}` (no other keys: any
+ * extra key kills the worker), KeyRefs replaced by their key strings (the
+ * worker substitutes declared dependencies), explicit `dependencies`, and
+ * per-key `retries`.
+ *
+ * @internal
+ */
+export const updateGraph2022 = (
+  tasks: ReadonlyArray<TaskSpec>,
+  keys: ReadonlyArray<string>,
+  clientId: string
+): Either.Either<Record<string, unknown>, UnsupportedTaskError> => {
+  const runSpecs: Record<string, unknown> = {}
+  const dependencies: Record<string, unknown> = {}
+  const retries: Record<string, unknown> = {}
+  let anyRetries = false
+  for (const spec of tasks) {
+    const refs = new Set<string>()
+    const args = substitute(spec.args, (key) => key, refs, 0)
+    const refused = validate(spec, args)
+    if (refused !== undefined) return Either.left(refused)
+    const marker = markerKey(args)
+    if (marker !== undefined) {
+      return Either.left(
+        new UnsupportedTaskError({
+          task: spec.task.name,
+          backend: BACKEND,
+          message: `task "${spec.task.name}" (key ${spec.key}): an argument has the key "${marker}", which Dask 2022.12 decodes as a protocol marker`
+        })
+      )
+    }
+    const [module, name] = splitCallable(spec.task.python!)!
+    defineEntry(runSpecs, spec.key, { function: pickledFunction(spec.task.python!, module, name), args })
+    for (const dep of spec.dependencies) refs.add(dep)
+    defineEntry(dependencies, spec.key, Array.from(refs))
+    if (spec.task.retries > 0) {
+      defineEntry(retries, spec.key, spec.task.retries)
+      anyRetries = true
+    }
+  }
+  const message: Record<string, unknown> = {
+    op: "update-graph",
+    tasks: runSpecs,
+    dependencies,
+    keys: Array.from(keys),
+    client: clientId
+  }
+  if (anyRetries) message["retries"] = retries
+  return Either.right(message)
+}
+
+const containsKeyRef = (value: unknown, depth = 0): boolean => {
+  if (value instanceof KeyRef) return true
+  if (depth > 256) return false
+  if (Array.isArray(value)) return value.some((item) => containsKeyRef(item, depth + 1))
+  if (isPlainObject(value)) return Object.values(value).some((item) => containsKeyRef(item, depth + 1))
+  return false
+}
+
+const DICT = new PyGlobal("builtins", "dict")
+
+/**
+ * One argument of a 2024 legacy task. `convert_legacy_task` (dask 2024.12.1)
+ * resolves TaskRefs at any depth of lists, but in a dict argument only as a
+ * direct value, and never in a dict nested in a list: a dict holding a
+ * reference is therefore sent as the nested task `(dict, [[k, v], ...])`,
+ * whose list arguments are resolved at any depth.
+ */
+const graphArgument = (value: unknown): unknown => {
+  if (value instanceof KeyRef) return new PyObject(TASK_REF, [value.key])
+  if (Array.isArray(value)) return value.map(graphArgument)
+  if (isPlainObject(value) && containsKeyRef(value)) {
+    return new PyTuple([DICT, Object.keys(value).map((key) => [key, graphArgument(value[key])])])
+  }
+  return value
+}
+
+const TO_PICKLE = new PyGlobal("distributed.protocol.serialize", "ToPickle")
+const HIGH_LEVEL_GRAPH = new PyGlobal("dask.highlevelgraph", "HighLevelGraph")
+const MATERIALIZED_LAYER = new PyGlobal("dask.highlevelgraph", "MaterializedLayer")
+const TASK_REF = new PyGlobal("dask._task_spec", "TaskRef")
+
+/** Layer name of the graph; one update-graph holds one graph. */
+const LAYER = "ts-graph"
+
+/**
+ * The pickle of `ToPickle(HighLevelGraph(layers, {}))` (REDUCE form, §3.3 of
+ * the 2024 spec). `layers` values are dicts `{key: task}`, or
+ * `MaterializedLayer(dict, annotations)` descriptors.
+ *
+ * @internal
+ */
+export const pickleGraph = (layers: Map<string, unknown>): Uint8Array =>
+  writePickle(new PyObject(TO_PICKLE, [new PyObject(HIGH_LEVEL_GRAPH, [layers, new Map()])]))
+
+/**
+ * The 2024.12 `update-graph` stream message. Tasks are legacy tuples
+ * `(callable, *args)`; every KeyRef becomes `dask._task_spec.TaskRef(key)`,
+ * which refers to keys of this update and earlier ones alike (a bare key
+ * string only works for keys of the same update), and dicts holding
+ * references become `(dict, [[k, v], ...])` tasks (see `graphArgument`).
+ * Retries: one value for the whole update
+ * goes in `annotations`; mixed values put each group in its own
+ * `MaterializedLayer(tasks, {"retries": n})`.
+ *
+ * `clientId` is not sent: the scheduler fills `client` from the stream.
+ *
+ * @internal
+ */
+export const updateGraph2024 = (
+  tasks: ReadonlyArray<TaskSpec>,
+  keys: ReadonlyArray<string>,
+  _clientId: string
+): Either.Either<Record<string, unknown>, UnsupportedTaskError> => {
+  const byRetries = new Map<number, Map<string, unknown>>()
+  for (const spec of tasks) {
+    const refused = validate(spec, substitute(spec.args, (key) => key, new Set(), 0))
+    if (refused !== undefined) return Either.left(refused)
+    const args = spec.args.map(graphArgument)
+    const [module, name] = splitCallable(spec.task.python!)!
+    let layer = byRetries.get(spec.task.retries)
+    if (layer === undefined) {
+      layer = new Map()
+      byRetries.set(spec.task.retries, layer)
+    }
+    layer.set(spec.key, new PyTuple([new PyGlobal(module, name), ...args]))
+  }
+  const layers = new Map<string, unknown>()
+  const annotations: Record<string, unknown> = {}
+  if (byRetries.size <= 1) {
+    const [retries, graph] = byRetries.entries().next().value ?? [0, new Map()]
+    layers.set(LAYER, graph)
+    if (retries > 0) annotations["retries"] = retries
+  } else {
+    for (const [retries, graph] of byRetries) {
+      layers.set(
+        `${LAYER}-retries-${retries}`,
+        retries > 0 ? new PyObject(MATERIALIZED_LAYER, [graph, new Map([["retries", retries]])]) : graph
+      )
+    }
+  }
+  const message: Record<string, unknown> = {
+    op: "update-graph",
+    graph_header: { serializer: "pickle", writeable: [] },
+    graph_frames: [pickleGraph(layers)],
+    keys: { "__Set__": true, "as-list": Array.from(keys) },
+    span_metadata: null,
+    internal_priority: null,
+    submitting_task: null
+  }
+  if (Object.keys(annotations).length > 0) message["annotations"] = annotations
+  return Either.right(message)
+}

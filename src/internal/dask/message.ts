@@ -1,0 +1,842 @@
+/**
+ * Dask message encoding (`distributed/protocol/core.py` `dumps` / `loads`):
+ * frame_0 is msgpack; `{"__Serialized__": i}` / `{"__Pickled__": i}` point at
+ * a sub-header frame followed by its data frames. Also `deserialize` for the
+ * serializer families a client meets (§3.2): msgpack, pickle (through the
+ * whitelist reader), dask (bytes, bytearray, simple numpy arrays) and error.
+ *
+ * Every decode path validates the msgpack first (no ext types, bounded
+ * nesting, lengths within the input) so msgpackr never sees an extension or
+ * record definition, and never throws.
+ *
+ * @internal
+ */
+import * as Either from "effect/Either"
+import { Packr, Unpackr } from "msgpackr"
+import { DecodeError, ProtocolError } from "../../Errors.js"
+import * as Lz4 from "./lz4.js"
+import { defineEntry, PyGlobal, readPickle } from "./pickle.js"
+
+/**
+ * An opaque serialized value (sub-header + data frames), kept as received so
+ * it can be decoded later or forwarded byte-for-byte.
+ *
+ * @internal
+ */
+export class Serialized {
+  readonly _tag = "Serialized"
+  constructor(readonly header: Record<string, unknown>, readonly frames: ReadonlyArray<Uint8Array>) {}
+}
+
+/**
+ * A `{"__Pickled__": i}` value: sub-header `{"pickled-obj": <pickle>, "num-sub-frames": k}`
+ * and `k` out-of-band buffers. Read it with {@link unpickle}.
+ *
+ * @internal
+ */
+export class Pickled {
+  readonly _tag = "Pickled"
+  constructor(readonly header: Record<string, unknown>, readonly frames: ReadonlyArray<Uint8Array>) {}
+}
+
+/**
+ * Marks a value to send as a msgpack-serialized sub-frame
+ * (`{"__Serialized__": i}`, sub-header `{serializer: "msgpack"}`).
+ *
+ * @internal
+ */
+export class ToSerialize {
+  readonly _tag = "ToSerialize"
+  constructor(readonly value: unknown) {}
+}
+
+/**
+ * Marks already-pickled bytes to send as a pickle-serialized sub-frame
+ * (`{"__Serialized__": i}`, sub-header `{serializer: "pickle", writeable: []}`),
+ * which is how Dask ≥ 2025.4 expects `expr_ser`. The 2024.12 update-graph
+ * carries its graph pickle inline instead (`graph_frames`, see graph.ts).
+ *
+ * @internal
+ */
+export class ToPickleBytes {
+  readonly _tag = "ToPickleBytes"
+  constructor(readonly bytes: Uint8Array, readonly header?: Record<string, unknown>) {}
+}
+
+const packr = new Packr({ useRecords: false, encodeUndefinedAsNil: true, variableMapSize: true })
+// "auto" (number when safe, else bigint) is supported by msgpackr 2.x but missing from its typings.
+const INT64_AUTO = "auto" as "number"
+const unpackrObjects = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: INT64_AUTO })
+const unpackrMaps = new Unpackr({ useRecords: false, mapsAsObjects: false, int64AsType: INT64_AUTO })
+
+const MAX_DEPTH = 512
+
+// ---------------------------------------------------------------------------
+// msgpack validation and decoding
+// ---------------------------------------------------------------------------
+
+/**
+ * Walks one msgpack value that must span exactly `bytes`, without building
+ * it: refuses ext types (Python's msgpack never emits them), the unused 0xc1,
+ * truncation, containers that declare more items than bytes remain, and
+ * nesting deeper than `maxDepth`. Tells whether every map key is a string.
+ */
+const scan = (b: Uint8Array, maxDepth: number): { readonly stringKeys: boolean } | string => {
+  const len = b.length
+  const remaining: Array<number> = []
+  const maps: Array<boolean> = []
+  let p = 0
+  let stringKeys = true
+  let roots = 1
+  while (roots > 0 || remaining.length > 0) {
+    let keyPosition = false
+    const top = remaining.length - 1
+    if (top >= 0) {
+      if (remaining[top] === 0) {
+        remaining.pop()
+        maps.pop()
+        continue
+      }
+      keyPosition = maps[top]! && remaining[top]! % 2 === 0
+      remaining[top]!--
+    } else {
+      roots--
+    }
+    if (p >= len) return "truncated msgpack"
+    const t = b[p++]!
+    let items = -1
+    let isMap = false
+    let skip = 0
+    let isString = false
+    if (t <= 0x7f || t >= 0xe0) {
+      // fixint
+    } else if (t <= 0x8f) {
+      items = t & 0x0f
+      isMap = true
+    } else if (t <= 0x9f) {
+      items = t & 0x0f
+    } else if (t <= 0xbf) {
+      skip = t & 0x1f
+      isString = true
+    } else {
+      const avail = len - p
+      switch (t) {
+        case 0xc0:
+        case 0xc2:
+        case 0xc3:
+          break
+        case 0xcc:
+        case 0xd0:
+          skip = 1
+          break
+        case 0xcd:
+        case 0xd1:
+          skip = 2
+          break
+        case 0xca:
+        case 0xce:
+        case 0xd2:
+          skip = 4
+          break
+        case 0xcb:
+        case 0xcf:
+        case 0xd3:
+          skip = 8
+          break
+        case 0xc4:
+        case 0xd9:
+          if (avail < 1) return "truncated msgpack"
+          skip = b[p]!
+          p += 1
+          isString = t === 0xd9
+          break
+        case 0xc5:
+        case 0xda:
+          if (avail < 2) return "truncated msgpack"
+          skip = (b[p]! << 8) | b[p + 1]!
+          p += 2
+          isString = t === 0xda
+          break
+        case 0xc6:
+        case 0xdb:
+          if (avail < 4) return "truncated msgpack"
+          skip = readU32(b, p)
+          p += 4
+          isString = t === 0xdb
+          break
+        case 0xdc:
+          if (avail < 2) return "truncated msgpack"
+          items = (b[p]! << 8) | b[p + 1]!
+          p += 2
+          break
+        case 0xdd:
+          if (avail < 4) return "truncated msgpack"
+          items = readU32(b, p)
+          p += 4
+          break
+        case 0xde:
+          if (avail < 2) return "truncated msgpack"
+          items = (b[p]! << 8) | b[p + 1]!
+          p += 2
+          isMap = true
+          break
+        case 0xdf:
+          if (avail < 4) return "truncated msgpack"
+          items = readU32(b, p)
+          p += 4
+          isMap = true
+          break
+        default:
+          return t === 0xc1 ? "msgpack byte 0xc1 is never used" : `msgpack extension type (0x${t.toString(16)}) is not allowed`
+      }
+    }
+    if (keyPosition && !isString) stringKeys = false
+    if (skip > len - p) return "truncated msgpack"
+    p += skip
+    if (items > 0) {
+      const count = isMap ? items * 2 : items
+      if (count > len - p) return "msgpack container declares more items than bytes remain"
+      if (remaining.length >= maxDepth) return `msgpack nested deeper than ${maxDepth}`
+      remaining.push(count)
+      maps.push(isMap)
+    }
+  }
+  if (p !== len) return `${len - p} bytes after the msgpack value`
+  return { stringKeys }
+}
+
+const readU32 = (b: Uint8Array, p: number): number => ((b[p]! << 24) >>> 0) + ((b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!)
+
+/** Maps whose keys are all strings become plain objects; others stay `Map`s. */
+const mapsToObjects = (value: unknown): unknown => {
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = mapsToObjects(value[i])
+    return value
+  }
+  if (value instanceof Map) {
+    let stringKeys = true
+    for (const key of value.keys()) {
+      if (typeof key !== "string") {
+        stringKeys = false
+        break
+      }
+    }
+    if (stringKeys) {
+      const object: Record<string, unknown> = {}
+      for (const [key, v] of value) defineEntry(object, key, mapsToObjects(v))
+      return object
+    }
+    const out = new Map<unknown, unknown>()
+    for (const [key, v] of value) out.set(mapsToObjects(key), mapsToObjects(v))
+    return out
+  }
+  return value
+}
+
+/**
+ * Decodes one msgpack value (Python's settings: bin → `Uint8Array`, arrays →
+ * arrays, int64 → number when safe else bigint). Maps with only string keys
+ * become plain objects, any other map a `Map`. Never throws.
+ *
+ * @internal
+ */
+export const decodeMsgpack = (bytes: Uint8Array): Either.Either<unknown, string> => {
+  const scanned = scan(bytes, MAX_DEPTH)
+  if (typeof scanned === "string") return Either.left(scanned)
+  try {
+    return Either.right(scanned.stringKeys ? unpackrObjects.unpack(bytes) : mapsToObjects(unpackrMaps.unpack(bytes)))
+  } catch (error) {
+    return Either.left(`msgpack: ${error instanceof Error ? error.message : String(error)}`)
+  }
+}
+
+// ---------------------------------------------------------------------------
+// decodeMessage
+// ---------------------------------------------------------------------------
+
+class MessageFault {
+  constructor(readonly message: string) {}
+}
+
+const isPlainObject = (u: unknown): u is Record<string, unknown> => {
+  if (typeof u !== "object" || u === null) return false
+  const proto = Object.getPrototypeOf(u)
+  return proto === Object.prototype || proto === null
+}
+
+const hasOwn = (o: object, key: string) => Object.prototype.hasOwnProperty.call(o, key)
+
+const subFrameOffset = (marker: unknown): number | undefined =>
+  marker === true ? 1 : typeof marker === "number" && Number.isInteger(marker) && marker > 0 ? marker : undefined
+
+const readSubFrames = (
+  frames: ReadonlyArray<Uint8Array>,
+  offset: number,
+  revive: boolean
+): { header: Record<string, unknown>; frames: ReadonlyArray<Uint8Array> } => {
+  if (offset >= frames.length) throw new MessageFault(`sub-header frame ${offset} of ${frames.length} frames`)
+  const decoded = decodeMsgpack(frames[offset]!)
+  if (Either.isLeft(decoded)) throw new MessageFault(`sub-header: ${decoded.left}`)
+  const header = revive ? reviveValue(decoded.right, [], 0) : decoded.right
+  if (!isPlainObject(header)) throw new MessageFault("sub-header is not a map")
+  const count = header["num-sub-frames"]
+  if (typeof count !== "number" || !Number.isInteger(count) || count < 0) {
+    throw new MessageFault("sub-header without a valid num-sub-frames")
+  }
+  if (count > frames.length - offset - 1) {
+    throw new MessageFault(`sub-header at ${offset} claims ${count} frames, ${frames.length - offset - 1} follow`)
+  }
+  return { header, frames: frames.slice(offset + 1, offset + 1 + count) }
+}
+
+const reviveValue = (value: unknown, frames: ReadonlyArray<Uint8Array>, depth: number): unknown => {
+  if (typeof value !== "object" || value === null || value instanceof Uint8Array) return value
+  if (depth > MAX_DEPTH) throw new MessageFault("message nested too deeply")
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = reviveValue(value[i], frames, depth + 1)
+    return value
+  }
+  if (value instanceof Map) {
+    const out = new Map<unknown, unknown>()
+    for (const [k, v] of value) out.set(reviveValue(k, frames, depth + 1), reviveValue(v, frames, depth + 1))
+    return out
+  }
+  const object = value as Record<string, unknown>
+  if (hasOwn(object, "__Serialized__")) {
+    const offset = subFrameOffset(object["__Serialized__"])
+    if (offset !== undefined) {
+      const sub = readSubFrames(frames, offset, true)
+      return new Serialized(sub.header, sub.frames)
+    }
+    // The in-band form `{"__Serialized__": <falsy>, "data": [header, frames]}`.
+    const data = object["data"]
+    if (Array.isArray(data) && data.length === 2 && isPlainObject(data[0]) && Array.isArray(data[1]) && data[1].every((f) => f instanceof Uint8Array)) {
+      return new Serialized(reviveValue(data[0], [], depth + 1) as Record<string, unknown>, data[1] as Array<Uint8Array>)
+    }
+    throw new MessageFault("malformed __Serialized__ marker")
+  }
+  if (hasOwn(object, "__Pickled__")) {
+    const offset = subFrameOffset(object["__Pickled__"])
+    if (offset !== undefined) {
+      const sub = readSubFrames(frames, offset, false)
+      if (!(sub.header["pickled-obj"] instanceof Uint8Array)) throw new MessageFault("__Pickled__ sub-header without pickled-obj")
+      return new Pickled(sub.header, sub.frames)
+    }
+  }
+  if (hasOwn(object, "__Set__")) {
+    const list = object["as-list"]
+    if (!Array.isArray(list)) throw new MessageFault("__Set__ without an as-list array")
+    return reviveValue(list, frames, depth + 1)
+  }
+  for (const key of Object.keys(object)) object[key] = reviveValue(object[key], frames, depth + 1)
+  return object
+}
+
+/**
+ * Decodes one message from its frames: frame_0 as msgpack, `__Serialized__`
+ * markers into {@link Serialized} (sub-frame indices bounds-checked),
+ * `__Pickled__` into {@link Pickled}, `__Set__` maps into arrays.
+ *
+ * @internal
+ */
+export const decodeMessage = (frames: ReadonlyArray<Uint8Array>): Either.Either<unknown, ProtocolError> => {
+  if (frames.length === 0) return Either.left(malformedMessage("message without frames"))
+  const root = decodeMsgpack(frames[0]!)
+  if (Either.isLeft(root)) return Either.left(malformedMessage(root.left))
+  try {
+    return Either.right(reviveValue(root.right, frames, 0))
+  } catch (error) {
+    return Either.left(malformedMessage(error instanceof MessageFault ? error.message : String(error)))
+  }
+}
+
+const malformedMessage = (message: string) => new ProtocolError({ reason: "MalformedMessage", message })
+
+// ---------------------------------------------------------------------------
+// encodeMessage
+// ---------------------------------------------------------------------------
+
+const UINT32_MAX = 0xffff_ffff
+const INT32_MIN = -0x8000_0000
+const INT64_MIN = -(2n ** 63n)
+const UINT64_MAX = 2n ** 64n - 1n
+
+/** Refusal of a value, with its path filled in while the error unwinds (no cost on success). */
+class UnsendableError extends TypeError {
+  readonly path: Array<string> = []
+  constructor(readonly reason: string) {
+    super(reason)
+  }
+  describe(root: string): string {
+    return `${root}${this.path.join("")}: ${this.reason}`
+  }
+}
+
+const at = (error: unknown, step: string): never => {
+  if (error instanceof UnsendableError) error.path.unshift(step)
+  throw error
+}
+
+/**
+ * Copies a value into what msgpackr writes the way Python's msgpack reads it:
+ * safe integers beyond 32 bits become bigint (msgpackr would write float64),
+ * `Map`s keep arbitrary keys. Refuses (UnsendableError, a TypeError) what
+ * msgpack cannot carry faithfully; `undefined` is refused only when `strict`.
+ */
+const normalize = (value: unknown, strict: boolean, depth: number): unknown => {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return value
+    case "number":
+      return Number.isInteger(value) && (value > UINT32_MAX || value < INT32_MIN) && Number.isSafeInteger(value)
+        ? BigInt(value)
+        : value
+    case "bigint":
+      if (value < INT64_MIN || value > UINT64_MAX) throw new UnsendableError(`integer ${value} does not fit 64 bits`)
+      return value
+    case "undefined":
+      if (strict) throw new UnsendableError("undefined has no Python equivalent (use null)")
+      return undefined
+    case "object":
+      break
+    default:
+      throw new UnsendableError(`a ${typeof value} cannot be sent`)
+  }
+  if (value === null || value instanceof Uint8Array) return value
+  if (depth > MAX_DEPTH) throw new UnsendableError(`nested deeper than ${MAX_DEPTH} (or cyclic)`)
+  if (Array.isArray(value)) {
+    const out: Array<unknown> = new Array(value.length)
+    for (let i = 0; i < value.length; i++) {
+      try {
+        out[i] = normalize(value[i], strict, depth + 1)
+      } catch (error) {
+        at(error, `[${i}]`)
+      }
+    }
+    return out
+  }
+  if (value instanceof Map) {
+    const out = new Map<unknown, unknown>()
+    for (const [k, v] of value) {
+      if (typeof k === "object" && k !== null) throw new UnsendableError("Map keys must be strings or numbers")
+      try {
+        out.set(normalize(k, true, depth + 1), normalize(v, strict, depth + 1))
+      } catch (error) {
+        at(error, `.${String(k)}`)
+      }
+    }
+    return out
+  }
+  if (isPlainObject(value)) {
+    const out: Record<string, unknown> = {}
+    for (const key of Object.keys(value)) {
+      try {
+        defineEntry(out, key, normalize(value[key], strict, depth + 1))
+      } catch (error) {
+        at(error, `.${key}`)
+      }
+    }
+    return out
+  }
+  const name = (Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null)?.constructor?.name ?? "object"
+  throw new UnsendableError(
+    `a ${name} cannot be sent (only null, booleans, numbers, bigints, strings, Uint8Array, arrays, plain objects and Maps)`
+  )
+}
+
+const normalizeAt = (value: unknown, strict: boolean, root: string): unknown => {
+  try {
+    return normalize(value, strict, 0)
+  } catch (error) {
+    throw error instanceof UnsendableError ? new TypeError(error.describe(root)) : error
+  }
+}
+
+/**
+ * Why `value` cannot be sent as msgpack faithfully, or `undefined` when it can.
+ * Use before wrapping user values in {@link ToSerialize}.
+ *
+ * @internal
+ */
+export const checkValue = (value: unknown): string | undefined => {
+  try {
+    normalize(value, true, 0)
+    return undefined
+  } catch (error) {
+    return error instanceof UnsendableError ? error.describe("value") : String(error)
+  }
+}
+
+/**
+ * Packs one value with Python-compatible msgpack settings (the value is
+ * normalized first; throws a TypeError for values that cannot be sent).
+ *
+ * @internal
+ */
+export const encodeMsgpack = (value: unknown): Uint8Array => packr.pack(normalizeAt(value, false, "value"))
+
+const prepare = (value: unknown, frames: Array<Uint8Array>, depth: number): unknown => {
+  if (typeof value !== "object" || value === null || value instanceof Uint8Array) {
+    return normalizeAt(value, false, "message")
+  }
+  if (depth > MAX_DEPTH) throw new TypeError("message nested too deeply (or cyclic)")
+  if (value instanceof Serialized || value instanceof Pickled) {
+    const offset = frames.length
+    const header = { ...value.header, "num-sub-frames": value.frames.length }
+    frames.push(packr.pack(normalizeAt(header, false, "sub-header")), ...value.frames)
+    return value instanceof Serialized ? { "__Serialized__": offset } : { "__Pickled__": offset }
+  }
+  if (value instanceof ToSerialize) {
+    const offset = frames.length
+    const frame = packr.pack(normalizeAt(value.value, true, "value"))
+    frames.push(packr.pack({ serializer: "msgpack", "num-sub-frames": 1 }), frame)
+    return { "__Serialized__": offset }
+  }
+  if (value instanceof ToPickleBytes) {
+    const offset = frames.length
+    const header = { serializer: "pickle", writeable: [], ...value.header, "num-sub-frames": 1 }
+    frames.push(packr.pack(normalizeAt(header, false, "sub-header")), value.bytes)
+    return { "__Serialized__": offset }
+  }
+  if (Array.isArray(value)) {
+    const out: Array<unknown> = new Array(value.length)
+    for (let i = 0; i < value.length; i++) out[i] = prepare(value[i], frames, depth + 1)
+    return out
+  }
+  if (value instanceof Map) {
+    const out = new Map<unknown, unknown>()
+    for (const [k, v] of value) out.set(prepare(k, frames, depth + 1), prepare(v, frames, depth + 1))
+    return out
+  }
+  if (isPlainObject(value)) {
+    const out: Record<string, unknown> = {}
+    for (const key of Object.keys(value)) defineEntry(out, key, prepare(value[key], frames, depth + 1))
+    return out
+  }
+  return normalizeAt(value, false, "message") // throws
+}
+
+/**
+ * Encodes a message into frames: frame_0 (msgpack) followed by the sub-frames
+ * of every {@link Serialized}, {@link Pickled}, {@link ToSerialize} and
+ * {@link ToPickleBytes} in it, in the order met. Throws a TypeError only for
+ * values that have no msgpack form (a defect: check user values with
+ * {@link checkValue} first).
+ *
+ * @internal
+ */
+export const encodeMessage = (message: unknown): Array<Uint8Array> => {
+  const frames: Array<Uint8Array> = [new Uint8Array(0)]
+  const body = prepare(message, frames, 0)
+  frames[0] = packr.pack(body)
+  return frames
+}
+
+// ---------------------------------------------------------------------------
+// deserialize
+// ---------------------------------------------------------------------------
+
+/**
+ * Bounds of {@link deserialize}.
+ *
+ * @internal
+ */
+export interface DeserializeOptions {
+  /** Bytes produced by decompression and frame merging, in total. Default 256 MiB. */
+  readonly maxBytes?: number | undefined
+  /** Elements of a decoded numpy array. Default 16 Mi. */
+  readonly maxElements?: number | undefined
+}
+
+class DeserializeFault {
+  constructor(readonly error: DecodeError) {}
+}
+
+const decodeFail = (serializer: string, message: string): never => {
+  throw new DeserializeFault(new DecodeError({ serializer, message }))
+}
+
+const unwrap = <A>(either: Either.Either<A, DecodeError>): A => {
+  if (Either.isLeft(either)) throw new DeserializeFault(either.left)
+  return either.right
+}
+
+const concat = (frames: ReadonlyArray<Uint8Array>, budget: Budget): Uint8Array => {
+  if (frames.length === 1) return frames[0]!
+  let size = 0
+  for (const f of frames) size += f.length
+  budget.spend(size)
+  const out = new Uint8Array(size)
+  let offset = 0
+  for (const f of frames) {
+    out.set(f, offset)
+    offset += f.length
+  }
+  return out
+}
+
+class Budget {
+  constructor(public bytes: number, readonly maxElements: number) {}
+  spend(n: number): void {
+    if (n > this.bytes) decodeFail("dask", "decoded data exceeds the configured bound")
+    this.bytes -= n
+  }
+}
+
+const serializerName = (header: Record<string, unknown>): string =>
+  typeof header["serializer"] === "string" ? header["serializer"] : "unknown"
+
+const intArray = (u: unknown, what: string, serializer: string): Array<number> => {
+  if (!Array.isArray(u) || !u.every((n) => typeof n === "number" && Number.isInteger(n) && n >= 0)) {
+    decodeFail(serializer, `${what} is not an array of non-negative integers`)
+  }
+  return u as Array<number>
+}
+
+/**
+ * Decodes a {@link Serialized} value into a JS value (§3.2): decompression
+ * (lz4; any other codec is a DecodeError naming it), merging of split frames,
+ * collections, and the serializer families msgpack, pickle (inert values from
+ * the whitelist reader), dask (`bytes`, `bytearray`, `numpy.ndarray` of
+ * simple dtypes → nested arrays) and error (its text as the DecodeError's
+ * message). Never throws.
+ *
+ * @internal
+ */
+export const deserialize = (value: Serialized, options?: DeserializeOptions): Either.Either<unknown, DecodeError> => {
+  try {
+    const budget = new Budget(options?.maxBytes ?? 256 * 1024 * 1024, options?.maxElements ?? 16 * 1024 * 1024)
+    const header = value.header
+    let frames: ReadonlyArray<Uint8Array> = value.frames
+    if (hasOwn(header, "compression") && header["compression"] != null) {
+      const compression = header["compression"]
+      if (!Array.isArray(compression) || compression.length !== frames.length) {
+        decodeFail(serializerName(header), "compression does not list one codec per frame")
+      }
+      frames = frames.map((frame, i) => {
+        const codec = (compression as Array<unknown>)[i]
+        if (codec === null || codec === undefined) return frame
+        if (codec === "lz4") {
+          const out = unwrap(Lz4.decompress(frame, budget.bytes))
+          budget.spend(out.length)
+          return out
+        }
+        return decodeFail(
+          typeof codec === "string" ? codec : "unknown",
+          `frames compressed with ${JSON.stringify(codec)} cannot be decompressed (supported: lz4)`
+        )
+      })
+    }
+    if (hasOwn(header, "split-num-sub-frames")) {
+      const counts = intArray(header["split-num-sub-frames"], "split-num-sub-frames", serializerName(header))
+      const offsets = intArray(header["split-offsets"], "split-offsets", serializerName(header))
+      if (counts.length !== offsets.length) decodeFail(serializerName(header), "split-num-sub-frames and split-offsets differ in length")
+      const merged: Array<Uint8Array> = []
+      for (let i = 0; i < counts.length; i++) {
+        const start = offsets[i]!
+        const n = counts[i]!
+        if (start + n > frames.length) decodeFail(serializerName(header), "split frames out of range")
+        merged.push(concat(frames.slice(start, start + n), budget))
+      }
+      frames = merged
+    }
+    return Either.right(deserializeFrames(header, frames, budget, 0))
+  } catch (error) {
+    if (error instanceof DeserializeFault) return Either.left(error.error)
+    return Either.left(new DecodeError({ serializer: serializerName(value.header), message: `unexpected failure: ${String(error)}` }))
+  }
+}
+
+const COLLECTION_TYPES = new Set(["list", "tuple", "set", "dict"])
+
+const deserializeFrames = (
+  header: Record<string, unknown>,
+  frames: ReadonlyArray<Uint8Array>,
+  budget: Budget,
+  depth: number
+): unknown => {
+  if (depth > 32) decodeFail(serializerName(header), "collections nested too deeply")
+  if (hasOwn(header, "is-collection") && header["is-collection"]) {
+    const type = header["type-serialized"]
+    const headers = header["sub-headers"]
+    const lengths = intArray(header["frame-lengths"], "frame-lengths", "collection")
+    if (typeof type !== "string" || !COLLECTION_TYPES.has(type)) decodeFail("collection", `collection type ${String(type)} is not supported`)
+    if (!Array.isArray(headers) || headers.length !== lengths.length) decodeFail("collection", "sub-headers and frame-lengths differ")
+    const items: Array<unknown> = []
+    const keys: Array<unknown> = []
+    let start = 0
+    for (let i = 0; i < lengths.length; i++) {
+      const sub = (headers as Array<unknown>)[i]
+      if (!isPlainObject(sub)) decodeFail("collection", "sub-header is not a map")
+      const end = start + lengths[i]!
+      if (end > frames.length) decodeFail("collection", "frame-lengths exceed the frames")
+      const { key, ...rest } = sub as Record<string, unknown>
+      keys.push(key)
+      items.push(deserializeFrames(rest, frames.slice(start, end), budget, depth + 1))
+      start = end
+    }
+    if (type === "dict") {
+      if (keys.every((k) => typeof k === "string")) {
+        const object: Record<string, unknown> = {}
+        keys.forEach((k, i) => defineEntry(object, k as string, items[i]))
+        return object
+      }
+      return new Map(keys.map((k, i) => [k, items[i]] as const))
+    }
+    return type === "set" ? new Set(items) : items
+  }
+  const serializer = header["serializer"]
+  switch (serializer) {
+    case "msgpack": {
+      const decoded = decodeMsgpack(concat(frames, budget))
+      if (Either.isLeft(decoded)) return decodeFail("msgpack", decoded.left)
+      return decoded.right
+    }
+    case "pickle": {
+      if (frames.length === 0) return decodeFail("pickle", "no pickle frame")
+      return unwrap(readPickle(frames[0]!, frames.slice(1)))
+    }
+    case "dask":
+      return deserializeDask(header, frames, budget)
+    case "error": {
+      const text = frames.map((f) => new TextDecoder().decode(f)).join("\n")
+      return decodeFail("error", text.length > 0 ? text : "the sender could not serialize the value")
+    }
+    default:
+      return decodeFail(
+        typeof serializer === "string" ? serializer : "unknown",
+        typeof serializer === "string" ? `serializer ${JSON.stringify(serializer)} is not supported` : "sub-header has no serializer"
+      )
+  }
+}
+
+/** `dask.utils.typename` of the dask family's type: `type`, else the pickled class in `type-serialized`. */
+const daskTypeName = (header: Record<string, unknown>): string | undefined => {
+  if (typeof header["type"] === "string") return header["type"]
+  const pickled = header["type-serialized"]
+  if (pickled instanceof Uint8Array) {
+    const cls = readPickle(pickled)
+    if (Either.isRight(cls) && cls.right instanceof PyGlobal) {
+      return cls.right.module === "builtins" ? cls.right.name : cls.right.qualifiedName
+    }
+  }
+  return undefined
+}
+
+const deserializeDask = (header: Record<string, unknown>, frames: ReadonlyArray<Uint8Array>, budget: Budget): unknown => {
+  const type = daskTypeName(header)
+  switch (type) {
+    case "bytes":
+      return concat(frames, budget)
+    case "bytearray":
+      return concat(frames, budget).slice()
+    case "numpy.ndarray": {
+      const sub = header["sub-header"]
+      if (!isPlainObject(sub)) return decodeFail("dask", "numpy.ndarray without a sub-header")
+      return decodeNdarray(sub, frames, budget)
+    }
+    default:
+      return decodeFail("dask", `dask-serialized type ${type === undefined ? "(unnamed)" : JSON.stringify(type)} is not supported`)
+  }
+}
+
+const DTYPE = /^([<>|=])([biufUS])(\d{1,6})$/
+
+/** A numpy array of a simple dtype as nested arrays (strides honoured, every element bounds-checked). */
+const decodeNdarray = (sub: Record<string, unknown>, frames: ReadonlyArray<Uint8Array>, budget: Budget): unknown => {
+  if (sub["pickle"]) return decodeFail("dask", "numpy arrays of Python objects are pickled; not supported")
+  const dtype = sub["dtype"]
+  if (!Array.isArray(dtype) || dtype.length !== 2 || dtype[0] !== 0 || typeof dtype[1] !== "string") {
+    return decodeFail("dask", "numpy dtype is structured or malformed; not supported")
+  }
+  const match = DTYPE.exec(dtype[1])
+  if (match === null) return decodeFail("dask", `numpy dtype ${JSON.stringify(dtype[1])} is not supported`)
+  const [, order, kind, sizeText] = match
+  const size = Number(sizeText)
+  const itemsize = kind === "U" ? 4 * size : size
+  const little = order !== ">"
+  const readers: Record<string, (v: DataView, o: number) => unknown> = {
+    b1: (v, o) => v.getUint8(o) !== 0,
+    i1: (v, o) => v.getInt8(o),
+    u1: (v, o) => v.getUint8(o),
+    i2: (v, o) => v.getInt16(o, little),
+    u2: (v, o) => v.getUint16(o, little),
+    i4: (v, o) => v.getInt32(o, little),
+    u4: (v, o) => v.getUint32(o, little),
+    i8: (v, o) => safeBig(v.getBigInt64(o, little)),
+    u8: (v, o) => safeBig(v.getBigUint64(o, little)),
+    f4: (v, o) => v.getFloat32(o, little),
+    f8: (v, o) => v.getFloat64(o, little)
+  }
+  let read: ((v: DataView, o: number) => unknown) | undefined = readers[`${kind}${size}`]
+  if (kind === "U") {
+    read = (v, o) => {
+      let s = ""
+      for (let i = 0; i < size; i++) {
+        const c = v.getUint32(o + 4 * i, little)
+        if (c === 0) break
+        if (c > 0x10ffff) return decodeFail("dask", "invalid code point in a numpy unicode array")
+        s += String.fromCodePoint(c)
+      }
+      return s
+    }
+  } else if (kind === "S") {
+    read = (v, o) => {
+      let end = size
+      while (end > 0 && v.getUint8(o + end - 1) === 0) end--
+      return new Uint8Array(v.buffer, v.byteOffset + o, end).slice()
+    }
+  }
+  if (read === undefined || itemsize === 0) return decodeFail("dask", `numpy dtype ${JSON.stringify(dtype[1])} is not supported`)
+  if (frames.length !== 1) return decodeFail("dask", "numpy array must have exactly one frame")
+  const frame = frames[0]!
+  const shape = intArray(Array.isArray(sub["broadcast_to"]) ? sub["broadcast_to"] : sub["shape"], "numpy shape", "dask")
+  const strides = sub["strides"]
+  if (!Array.isArray(strides) || strides.length !== shape.length || !strides.every((s) => typeof s === "number" && Number.isInteger(s))) {
+    return decodeFail("dask", "numpy strides do not match the shape")
+  }
+  let count = 1
+  let min = 0
+  let max = 0
+  for (let i = 0; i < shape.length; i++) {
+    count *= shape[i]!
+    const extent = (shape[i]! - 1) * (strides[i] as number)
+    if (extent > 0) max += extent
+    else min += extent
+  }
+  // Bound the nested arrays built too (a zero-length axis after huge ones has no elements but many arrays).
+  let nodes = 1
+  for (let i = 0; i < shape.length && nodes > 0; i++) {
+    nodes *= shape[i]!
+    if (nodes > budget.maxElements) return decodeFail("dask", `numpy array of shape [${shape.join(", ")}] exceeds the bound`)
+  }
+  if (count > budget.maxElements) return decodeFail("dask", `numpy array of ${count} elements exceeds the bound`)
+  if (count > 0 && (min < 0 || max + itemsize > frame.length)) return decodeFail("dask", "numpy strides reach outside the data frame")
+  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength)
+  const build = (dim: number, offset: number): unknown => {
+    if (dim === shape.length) return read!(view, offset)
+    const n = shape[dim]!
+    const out: Array<unknown> = new Array(n)
+    for (let i = 0; i < n; i++) out[i] = build(dim + 1, offset + i * (strides[dim] as number))
+    return out
+  }
+  if (shape.length > 64) return decodeFail("dask", "numpy array has too many dimensions")
+  return build(0, 0)
+}
+
+const safeBig = (v: bigint): number | bigint =>
+  v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v
+
+/**
+ * Reads a {@link Pickled} value with the whitelist reader.
+ *
+ * @internal
+ */
+export const unpickle = (value: Pickled): Either.Either<unknown, DecodeError> => {
+  const pickled = value.header["pickled-obj"]
+  if (!(pickled instanceof Uint8Array)) {
+    return Either.left(new DecodeError({ serializer: "pickle", message: "__Pickled__ without pickled-obj" }))
+  }
+  return readPickle(pickled, value.frames)
+}
