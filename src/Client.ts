@@ -111,8 +111,9 @@ export const withClient: {
  */
 export const current: Effect.Effect<Client, NoClientError> = internal.current
 
+/** Runs `f` with the current client; the builder's stack is kept for call-site tracking (free when off). */
 const use = <A, E, R>(f: (client: internal.ClientImpl) => Effect.Effect<A, E, R>): Effect.Effect<A, E | NoClientError, R> =>
-  Effect.flatMap(internal.current, f)
+  internal.withCallerStack(Effect.flatMap(internal.current, f))
 
 const impl = <A, E>(f: Future<A, E>) => f as unknown as internal.FutureImpl<A, E>
 const impls = <A, E>(fs: ReadonlyArray<Future<A, E>>) => fs as unknown as ReadonlyArray<internal.FutureImpl<A, E>>

@@ -148,10 +148,10 @@ export const fromKey = <A = unknown>(
   key: Key,
   options?: { readonly client?: { readonly id: string } | undefined }
 ): Effect.Effect<Future<A>, NoClientError | ClientClosedError, Scope.Scope> =>
-  Effect.withFiberRuntime((fiber) => {
+  internal.withCallerStack(Effect.withFiberRuntime((fiber) => {
     const client = (options?.client as internal.ClientImpl | undefined) ?? internal.currentOf(fiber)
     return client === undefined ? Effect.fail(new NoClientError()) : client.acquireFor<A>(fiber, key, undefined) as any
-  })
+  }))
 
 /**
  * Cancels the future's key (and its dependents) for this client. With
