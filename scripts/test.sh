@@ -166,5 +166,14 @@ if $is_root && [ -x "$root/usr/bin/dask-scheduler" ] && ! mountpoint -q "$root/p
 fi
 
 # --- 4. Tests -----------------------------------------------------------------------------
-npx vitest run "$@"
-exit $?
+# The JSON report gives a plain closing line ("N passed, N failed, N skipped") that any CI reads.
+mkdir -p test-output
+rm -f test-output/vitest.json
+npx vitest run --reporter=default --reporter=json --outputFile.json=test-output/vitest.json "$@"
+code=$?
+if [ -f test-output/vitest.json ]; then
+  node -e 'const r = JSON.parse(require("fs").readFileSync("test-output/vitest.json", "utf8"));
+    const skipped = r.numPendingTests + r.numTodoTests;
+    console.log(`\nTests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`)' || true
+fi
+exit $code
