@@ -7,6 +7,10 @@
 /** @since 0.1.0 */
 export * as Client from "./Client.js"
 /** @since 0.1.0 */
+export * as EmbeddedScheduler from "./EmbeddedScheduler.js"
+/** @since 0.1.0 */
+export * as DaskScheduler from "./DaskScheduler.js"
+/** @since 0.1.0 */
 export * as Errors from "./Errors.js"
 /** @since 0.1.0 */
 export * as Future from "./Future.js"
@@ -16,3 +20,9 @@ export * as Scheduler from "./Scheduler.js"
 export * as Task from "./Task.js"
 /** @since 0.1.0 */
 export * as TestScheduler from "./TestScheduler.js"
+/** @since 0.1.0 */
+export * as Memory from "./Memory.js"
+/** @since 0.1.0 */
+export * as Metrics from "./Metrics.js"
+/** @since 0.1.0 */
+export * as Dashboard from "./Dashboard.js"

@@ -1,0 +1,378 @@
+/**
+ * The embedded scheduler beside Dask's in-process scheduler
+ * (`Client(processes=False)`, bench/dask-python-inproc.py, default settings
+ * and `worker-saturation: inf`), measured in one run:
+ *
+ * - tasks: N trivial tasks (`a + b`, impure keys) mapped, waited, gathered and
+ *   released through the Client API, until the scheduler holds nothing;
+ * - chain: C dependent links, each submitted on its own (the previous handle
+ *   released, as Python's `f = submit(add, f, 1)` drops it), to the last result;
+ * - release: N keys in memory, then the scope holding their futures closes:
+ *   time until every worker holds 0 bytes and no task is left;
+ * - bookkeeping: heap growth per key held in memory, beyond the payload
+ *   (needs `--expose-gc`), for the scheduler alone and with the client.
+ *
+ * The JS side warms up first (two task cycles, two chains: V8 compiles hot
+ * code after it has run a while) and reports the median of 3–5 runs; Dask's
+ * script warms up with one task and runs each measure once.
+ *
+ * Run: `node --expose-gc --import tsx bench/embedded.ts [--n 10000] [--chain 2000] [--dask-json file]`
+ * (`--dask-json` reuses a saved output of the Python script instead of running it).
+ * Writes its figures under the `embedded` key of bench/results.json.
+ */
+import { execFileSync } from "node:child_process"
+import { readFileSync, writeFileSync } from "node:fs"
+import { dirname, join } from "node:path"
+import { fileURLToPath, pathToFileURL } from "node:url"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
+import * as Scope from "effect/Scope"
+import { Client, EmbeddedScheduler, Future, Task } from "../src/index.js"
+import type { TaskSpec } from "../src/Scheduler.js"
+import { KeyRef, Scheduler } from "../src/Scheduler.js"
+
+const here = dirname(fileURLToPath(import.meta.url))
+const now = () => performance.now()
+const gc = (globalThis as { gc?: () => void }).gc
+const heap = () => {
+  gc?.()
+  gc?.()
+  return process.memoryUsage().heapUsed
+}
+
+const add = Task.make("add", (a: number, b: number) => a + b, { pure: false })
+
+/** Figures from bench/dask-python-inproc.py for one configuration. */
+interface DaskRun {
+  readonly worker_saturation: string
+  readonly tasks: { readonly tasks_per_s: number; readonly total_s: number }
+  readonly chain: { readonly us_per_link: number }
+  readonly release: { readonly release_to_zero_ms: number }
+}
+
+/** Options of {@link run}. */
+export interface Options {
+  readonly n?: number | undefined
+  readonly chain?: number | undefined
+  /** A saved output of bench/dask-python-inproc.py, instead of running it. */
+  readonly daskJson?: string | undefined
+  /** Skip Dask entirely (no ratios). */
+  readonly skipDask?: boolean | undefined
+  readonly write?: boolean | undefined
+}
+
+type Env = Client.Client | Scheduler | EmbeddedScheduler.EmbeddedScheduler
+
+const stats = Effect.flatMap(EmbeddedScheduler.EmbeddedScheduler, (e) => e.stats)
+
+/** Polls (yielding) until the scheduler holds no task and no byte. */
+const untilEmpty = Effect.gen(function*() {
+  while (!isEmpty(yield* stats)) yield* Effect.yieldNow()
+})
+const isEmpty = (s: EmbeddedScheduler.Stats) => s.tasks === 0 && s.bytes === 0 && s.keys === 0
+
+const tasksCycle = (n: number) =>
+  Effect.gen(function*() {
+    const xs = Array.from({ length: n }, (_, i) => i)
+    const ones = xs.map(() => 1)
+    const scope = yield* Scope.make()
+    const cpu0 = process.cpuUsage()
+    const t0 = now()
+    const fs = yield* Client.map(add, xs, ones).pipe(Scope.extend(scope))
+    const t1 = now()
+    yield* Client.wait(fs)
+    const t2 = now()
+    const values = yield* Client.gather(fs)
+    const t3 = now()
+    if (values[n - 1] !== n) throw new Error("wrong result")
+    yield* Scope.close(scope, Exit.void)
+    yield* untilEmpty
+    const t4 = now()
+    const cpu = process.cpuUsage(cpu0)
+    const cpuMs = (cpu.user + cpu.system) / 1000
+    return {
+      n,
+      submit_ms: t1 - t0,
+      compute_ms: t2 - t1,
+      gather_ms: t3 - t2,
+      release_ms: t4 - t3,
+      total_ms: t4 - t0,
+      tasks_per_s: n / ((t4 - t0) / 1000),
+      // CPU time of this process over the cycle: less sensitive to other load on the machine.
+      cpu_ms: cpuMs,
+      tasks_per_cpu_s: n / (cpuMs / 1000)
+    }
+  })
+
+/** The same, one `Client.submit` per task. */
+const submitCycle = (n: number) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const t0 = now()
+    const fs: Array<Future.Future<number>> = []
+    for (let i = 0; i < n; i++) fs.push(yield* Client.submit(add, i, 1).pipe(Scope.extend(scope)))
+    yield* Client.wait(fs)
+    const values = yield* Client.gather(fs)
+    if (values[n - 1] !== n) throw new Error("wrong result")
+    yield* Scope.close(scope, Exit.void)
+    yield* untilEmpty
+    const total = now() - t0
+    return { n, total_ms: total, tasks_per_s: n / (total / 1000) }
+  })
+
+const chainRun = (links: number) =>
+  Effect.gen(function*() {
+    const scope = yield* Scope.make()
+    const t0 = now()
+    let f = yield* Client.submit(add, 0, 1).pipe(Scope.extend(scope))
+    for (let i = 1; i < links; i++) {
+      const next = yield* Client.submit(add, f, 1).pipe(Scope.extend(scope))
+      yield* Future.release(f)
+      f = next
+    }
+    const value = yield* Future.result(f)
+    const total = now() - t0
+    if (value !== links) throw new Error(`wrong chain result ${value}`)
+    yield* Scope.close(scope, Exit.void)
+    yield* untilEmpty
+    return { links, total_ms: total, us_per_link: (total * 1000) / links }
+  })
+
+const releaseRun = (n: number) =>
+  Effect.gen(function*() {
+    const xs = Array.from({ length: n }, (_, i) => i)
+    const scope = yield* Scope.make()
+    const fs = yield* Client.map(add, xs, xs).pipe(Scope.extend(scope))
+    yield* Client.wait(fs)
+    const before = (yield* stats).bytes
+    const t0 = now()
+    yield* Scope.close(scope, Exit.void)
+    yield* untilEmpty
+    return { n, bytes_before: before, release_to_zero_ms: now() - t0 }
+  })
+
+/**
+ * The same three measures at the protocol level (`Session.send`, no Client):
+ * the scheduler's own share of the end-to-end figures.
+ */
+const protocolRuns = (n: number, links: number) =>
+  Effect.scoped(Effect.gen(function*() {
+    const session = yield* (yield* Scheduler).connect(`bench-protocol-${++protocolRun}`)
+    const takeUntil = (count: number) =>
+      Effect.gen(function*() {
+        let got = 0
+        while (got < count) got += (yield* Queue.takeBetween(session.reports, 1, count - got)).length
+      })
+    // tasks: one graph update of n independent tasks, their n reports, gather, release.
+    const specs: Array<TaskSpec> = Array.from({ length: n }, (_, i) => ({ key: `p-${protocolRun}-${i}`, task: add, args: [i, 1], dependencies: [] }))
+    const keys = specs.map((s) => s.key)
+    const t0 = now()
+    session.send({ _tag: "UpdateGraph", tasks: specs, keys })
+    yield* takeUntil(n)
+    const values = yield* session.gather(keys)
+    if (values.get(keys[n - 1]!) !== n) throw new Error("wrong result")
+    session.send({ _tag: "ReleaseKeys", keys })
+    yield* untilEmpty
+    const tasksMs = now() - t0
+    // chain: each link its own update, the previous key released.
+    const c0 = now()
+    const link = (i: number) => `c-${protocolRun}-${i}`
+    session.send({ _tag: "UpdateGraph", tasks: [{ key: link(0), task: add, args: [0, 1], dependencies: [] }], keys: [link(0)] })
+    for (let i = 1; i < links; i++) {
+      session.send({
+        _tag: "UpdateGraph",
+        tasks: [{ key: link(i), task: add, args: [new KeyRef(link(i - 1)), 1], dependencies: [link(i - 1)] }],
+        keys: [link(i)]
+      })
+      session.send({ _tag: "ReleaseKeys", keys: [link(i - 1)] })
+    }
+    for (;;) {
+      const r = yield* Queue.take(session.reports)
+      if (r._tag === "KeyInMemory" && r.key === link(links - 1)) break
+    }
+    const chainMs = now() - c0
+    session.send({ _tag: "ReleaseKeys", keys: [link(links - 1)] })
+    yield* untilEmpty
+    // release: n keys in memory, one release message, until nothing is held.
+    const rkeys = keys.map((k) => `r${k}`)
+    session.send({ _tag: "UpdateGraph", tasks: specs.map((s, i) => ({ ...s, key: rkeys[i]! })), keys: rkeys })
+    yield* takeUntil(n)
+    const r0 = now()
+    session.send({ _tag: "ReleaseKeys", keys: rkeys })
+    yield* untilEmpty
+    const releaseMs = now() - r0
+    return {
+      tasks_per_s: n / (tasksMs / 1000),
+      tasks_total_ms: tasksMs,
+      chain_us_per_link: (chainMs * 1000) / links,
+      release_to_zero_ms: releaseMs
+    }
+  }))
+let protocolRun = 0
+
+/** Heap growth per key in memory: the scheduler alone (protocol level), and through the client. */
+const bookkeeping = (n: number) =>
+  Effect.scoped(Effect.gen(function*() {
+    const scheduler = yield* Scheduler
+    // Scheduler alone: one UpdateGraph of n tasks, then the values stay wanted.
+    const session = yield* scheduler.connect("bench-bookkeeping")
+    const specs: Array<TaskSpec> = Array.from({ length: n }, (_, i) => ({ key: `k-${i}`, task: add, args: [i, 1], dependencies: [] }))
+    const keys = specs.map((s) => s.key)
+    const h0 = heap()
+    session.send({ _tag: "UpdateGraph", tasks: specs, keys })
+    while ((yield* stats).keys < n) yield* Effect.yieldNow()
+    // Reports queued for the session are the client's to take: drain them, and step once so the
+    // fiber lets go of the taken batch, before measuring.
+    yield* Queue.takeAll(session.reports)
+    yield* settle
+    const h1 = heap()
+    const payload = (yield* stats).bytes
+    session.send({ _tag: "ReleaseKeys", keys })
+    yield* untilEmpty
+    const schedulerOnly = (h1 - h0 - payload) / n
+
+    // Through the client: futures held by the caller's scope.
+    const xs = Array.from({ length: n }, (_, i) => i)
+    const ones = xs.map(() => 1)
+    const scope = yield* Scope.make()
+    const c0 = heap()
+    const fs = yield* Client.map(add, xs, ones).pipe(Scope.extend(scope))
+    yield* Client.wait(fs)
+    yield* settle
+    const c1 = heap()
+    yield* Scope.close(scope, Exit.void)
+    yield* untilEmpty
+    const withClient = (c1 - c0 - payload) / n
+    return {
+      n,
+      payload_bytes: payload,
+      scheduler_bytes_per_key: gc ? schedulerOnly : undefined,
+      client_and_scheduler_bytes_per_key: gc ? withClient : undefined,
+      gc_exposed: gc !== undefined
+    }
+  }))
+
+const repeat = <A, E, R>(times: number, e: Effect.Effect<A, E, R>) => Effect.forEach(Array.from({ length: times }), () => e)
+
+/** The run with the median `by`, with every run's figure alongside. */
+const median = <A extends object>(runs: ReadonlyArray<A>, by: (a: A) => number): A & { readonly runs: ReadonlyArray<number> } => {
+  const sorted = [...runs].sort((a, b) => by(a) - by(b))
+  return { ...sorted[Math.floor(sorted.length / 2)]!, runs: runs.map(by) }
+}
+
+const settle = Effect.repeatN(Effect.yieldNow(), 3)
+
+const runDask = (options: Options, n: number, links: number): { readonly default: DaskRun; readonly saturation_inf: DaskRun } | undefined => {
+  if (options.skipDask) return undefined
+  if (options.daskJson !== undefined) return JSON.parse(readFileSync(options.daskJson, "utf8"))
+  const out = execFileSync("/usr/bin/python3", [join(here, "dask-python-inproc.py"), "--n", String(n), "--chain", String(links)], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "ignore"],
+    maxBuffer: 1 << 24
+  })
+  return JSON.parse(out)
+}
+
+/**
+ * Runs the comparison; prints a table and (unless `write: false`) writes bench/results.json.
+ */
+export const run = async (options: Options = {}) => {
+  const n = options.n ?? 10_000
+  const links = options.chain ?? 2_000
+  const dask = runDask(options, n, links)
+
+  const layer = Client.layer({ id: "bench" }).pipe(Layer.provideMerge(EmbeddedScheduler.layer({ workers: 2, slots: 4 })))
+  const embedded = await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+    const ctx = yield* Layer.build(layer)
+    const go = <A, E>(e: Effect.Effect<A, E, Env>) => Effect.provide(e, ctx as Context.Context<Env>)
+    // Warm-up (V8's JIT), then repeated runs; the run with the median total is reported.
+    yield* go(tasksCycle(n))
+    yield* go(tasksCycle(n))
+    yield* go(chainRun(links))
+    yield* go(chainRun(links))
+    const tasks = median(yield* repeat(5, go(tasksCycle(n))), (r) => r.total_ms)
+    const submit = median(yield* repeat(3, go(submitCycle(n))), (r) => r.total_ms)
+    const chain = median(yield* repeat(5, go(chainRun(links))), (r) => r.total_ms)
+    const release = median(yield* repeat(3, go(releaseRun(n))), (r) => r.release_to_zero_ms)
+    const protocol = median(yield* repeat(5, go(protocolRuns(n, links))), (r) => r.tasks_total_ms)
+    const memory = yield* go(bookkeeping(n))
+    return { tasks, submit, chain, release, protocol, memory }
+  })))
+
+  const best = dask === undefined ? undefined : {
+    tasks_per_s: Math.max(dask.default.tasks.tasks_per_s, dask.saturation_inf.tasks.tasks_per_s),
+    us_per_link: Math.min(dask.default.chain.us_per_link, dask.saturation_inf.chain.us_per_link),
+    release_to_zero_ms: Math.min(dask.default.release.release_to_zero_ms, dask.saturation_inf.release.release_to_zero_ms)
+  }
+  const ratios = best === undefined ? undefined : {
+    tasks_per_s_ratio_vs_dask_best: embedded.tasks.tasks_per_s / best.tasks_per_s,
+    tasks_per_s_ratio_vs_dask_default: embedded.tasks.tasks_per_s / dask!.default.tasks.tasks_per_s,
+    chain_speedup_ratio_vs_dask_best: best.us_per_link / embedded.chain.us_per_link,
+    release_time_ratio_vs_dask_best: embedded.release.release_to_zero_ms / best.release_to_zero_ms
+  }
+  const results = {
+    date: new Date().toISOString(),
+    node: process.version,
+    n,
+    chain_links: links,
+    embedded: { workers: 2, slots: 4, ...embedded },
+    dask,
+    dask_best: best,
+    ratios,
+    aims: {
+      tasks_per_s_ratio_vs_dask_best: ">= 50",
+      us_per_link: "<= 50",
+      release_time_ratio_vs_dask_best: "< 0.01",
+      bookkeeping_bytes_per_key: "<= 500"
+    }
+  }
+
+  const fmt = (x: number | undefined, digits = 1) => x === undefined ? "–" : x.toLocaleString("en-US", { maximumFractionDigits: digits })
+  const rows: Array<[string, string, string, string, string]> = [
+    ["measure", "embedded", "dask default", "dask sat=inf", "ratio vs dask best"],
+    [`tasks/s (${n} map+wait+gather+release)`, fmt(embedded.tasks.tasks_per_s, 0), fmt(dask?.default.tasks.tasks_per_s, 0), fmt(dask?.saturation_inf.tasks.tasks_per_s, 0), ratios ? `${fmt(ratios.tasks_per_s_ratio_vs_dask_best)}× faster` : "–"],
+    [`  same, per CPU-second of this process`, fmt(embedded.tasks.tasks_per_cpu_s, 0), "", "", ""],
+    [`tasks/s (${n} × submit)`, fmt(embedded.submit.tasks_per_s, 0), "", "", ""],
+    [`µs per chain link (${links})`, fmt(embedded.chain.us_per_link, 2), fmt(dask?.default.chain.us_per_link, 0), fmt(dask?.saturation_inf.chain.us_per_link, 0), ratios ? `${fmt(ratios.chain_speedup_ratio_vs_dask_best)}× faster` : "–"],
+    [`ms release ${n} keys → 0 bytes`, fmt(embedded.release.release_to_zero_ms, 2), fmt(dask?.default.release.release_to_zero_ms, 0), fmt(dask?.saturation_inf.release.release_to_zero_ms, 0), ratios ? `${fmt(ratios.release_time_ratio_vs_dask_best * 100, 3)}% of Dask's time` : "–"],
+    ["  scheduler alone (protocol level): tasks/s", fmt(embedded.protocol.tasks_per_s, 0), "", "", ""],
+    ["  scheduler alone: µs per chain link", fmt(embedded.protocol.chain_us_per_link, 2), "", "", ""],
+    ["  scheduler alone: ms release → 0 bytes", fmt(embedded.protocol.release_to_zero_ms, 2), "", "", ""],
+    ["bookkeeping B/key: scheduler", fmt(embedded.memory.scheduler_bytes_per_key, 0), "", "", ""],
+    ["bookkeeping B/key: client+scheduler", fmt(embedded.memory.client_and_scheduler_bytes_per_key, 0), "", "", ""]
+  ]
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+  for (const r of rows) console.log(r.map((c, i) => i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)).join("  "))
+  console.log(`phases (ms): submit ${fmt(embedded.tasks.submit_ms)}, compute ${fmt(embedded.tasks.compute_ms)}, gather ${fmt(embedded.tasks.gather_ms)}, release ${fmt(embedded.tasks.release_ms)}`)
+  if (!embedded.memory.gc_exposed) console.log("(bookkeeping needs: node --expose-gc --import tsx bench/embedded.ts)")
+
+  if (options.write !== false) {
+    // Other benches share the file: ours is its "embedded" entry.
+    const file = join(here, "results.json")
+    let all: Record<string, unknown> = {}
+    try {
+      all = JSON.parse(readFileSync(file, "utf8"))
+    } catch {
+      // absent or unreadable: start afresh
+    }
+    all.embedded = results
+    writeFileSync(file, JSON.stringify(all, null, 2) + "\n")
+  }
+  return results
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(name)
+    return i < 0 ? undefined : process.argv[i + 1]
+  }
+  await run({
+    n: arg("--n") === undefined ? undefined : Number(arg("--n")),
+    chain: arg("--chain") === undefined ? undefined : Number(arg("--chain")),
+    daskJson: arg("--dask-json"),
+    skipDask: process.argv.includes("--skip-dask")
+  })
+}

@@ -1,0 +1,211 @@
+/**
+ * The embedded scheduler: a Dask-style scheduler and its workers running
+ * inside this process — the zero-setup backend, like Dask's
+ * `Client(processes=False)`.
+ *
+ * It keeps Dask's task states (`released`, `waiting`, `queued`,
+ * `processing`, `memory`, `erred`, `forgotten`), its per-client interest
+ * (`who_wants`) and its transition rules, so a value is freed exactly when
+ * Dask's scheduler would free it: no client, no `"fire-and-forget"` and no
+ * `"published-<name>"` pseudo-client wants the key, and no waiting dependent
+ * still needs it. Tasks are the JS implementations of {@link Task.Task}s:
+ * synchronous functions run inline (no fiber), Promise- and Effect-returning
+ * ones run concurrently up to each worker's slots.
+ *
+ * Where it differs from Dask, and why:
+ * - every ready task without a free slot is `queued` (Dask queues only
+ *   root-ish tasks): with in-process workers there is no placement to gain;
+ * - workers share one heap, so a task reads its dependencies' values where
+ *   they are (no transfer, no replica), and each value is counted once, on
+ *   the worker that computed or received it;
+ * - `Cancel` of a key the scheduler does not know returns at once (Dask
+ *   waits up to a second for it to arrive: our stream is ordered);
+ * - a scatter over a key that is waiting or running replaces its
+ *   computation and wakes its dependents.
+ * Dask's quirks are kept: a key desired before it exists is a placeholder
+ * that is never computed, the fire-and-forget pseudo-client lets go of a key
+ * only when the key reaches memory or errs itself, and republishing a dataset
+ * name does not release the keys it replaced.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Client, EmbeddedScheduler, Future, Task } from "effect-dask"
+ *
+ * const add = Task.make("add", (a: number, b: number) => a + b)
+ * const program = Effect.gen(function*() {
+ *   const f = yield* Client.submit(add, 1, 2)
+ *   return yield* Future.result(f)
+ * })
+ * program.pipe(
+ *   Effect.provide(Client.layer()),
+ *   Effect.provide(EmbeddedScheduler.layer({ workers: 2, slots: 4 })),
+ *   Effect.scoped,
+ *   Effect.runPromise
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import * as internal from "./internal/embedded/scheduler.js"
+import type { ErrorInfo, Key } from "./Scheduler.js"
+import { Scheduler } from "./Scheduler.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** Number of in-process workers (default 2). */
+  readonly workers?: number | undefined
+  /** Concurrent Promise/Effect tasks per worker, Dask's `nthreads` (default 4). */
+  readonly slots?: number | undefined
+  /**
+   * Bytes of results a worker may hold (estimated with a `sizeof` over JS
+   * values) before it pauses: a paused worker takes no new tasks until
+   * releases bring it back under the limit, like Dask's paused worker.
+   * Unlimited by default.
+   */
+  readonly memoryLimit?: number | undefined
+  /** Scheduler address (default `inproc://embedded-<n>`). */
+  readonly address?: string | undefined
+  /** Synchronous tasks run per slice before yielding to the event loop (default 4096). */
+  readonly budget?: number | undefined
+}
+
+/**
+ * A task's state (Dask's `TaskState` states; `queued` is ready but waiting for a free slot).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type TaskStateName = "released" | "waiting" | "queued" | "processing" | "memory" | "erred" | "forgotten"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface TaskSnapshot {
+  readonly key: Key
+  readonly state: TaskStateName
+  /** Clients and pseudo-clients that want the key. */
+  readonly whoWants: ReadonlyArray<string>
+  readonly dependencies: ReadonlyArray<Key>
+  readonly dependents: ReadonlyArray<Key>
+  /** Dependents still waiting for this key's value. */
+  readonly waiters: ReadonlyArray<Key>
+  /** Dependencies this task still waits for. */
+  readonly waitingOn: ReadonlyArray<Key>
+  /** Workers holding the value. */
+  readonly workers: ReadonlyArray<string>
+  readonly processingOn: string | undefined
+  /** Estimated bytes of the value (-1 when never computed). */
+  readonly nbytes: number
+  readonly type: string | undefined
+  /** Retries left. */
+  readonly retries: number
+  /** For erred tasks, the failure (of this task or the dependency to blame). */
+  readonly error: ErrorInfo | undefined
+  readonly erredBecauseOf: Key | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface WorkerSnapshot {
+  readonly address: string
+  /** Keys whose values this worker holds. */
+  readonly keys: ReadonlyArray<Key>
+  /** Estimated bytes held. */
+  readonly bytes: number
+  readonly memoryLimit: number | undefined
+  readonly slots: number
+  /** Tasks assigned to the worker (running or about to start). */
+  readonly running: number
+  readonly paused: boolean
+}
+
+/**
+ * A copy of the embedded scheduler's state.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Snapshot {
+  readonly address: string
+  readonly tasks: ReadonlyMap<Key, TaskSnapshot>
+  /** Each client's and pseudo-client's wanted keys (Dask's `wants_what`). */
+  readonly clients: ReadonlyMap<string, ReadonlyArray<Key>>
+  readonly workers: ReadonlyArray<WorkerSnapshot>
+  /** Ready tasks waiting for a slot. */
+  readonly queued: number
+  /** Promise/Effect tasks running now. */
+  readonly inFlight: number
+  readonly datasets: ReadonlyMap<string, ReadonlyArray<Key>>
+}
+
+/**
+ * Counts, cheap enough to poll.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Stats {
+  /** Tasks known (not forgotten). */
+  readonly tasks: number
+  /** Values held, over all workers. */
+  readonly keys: number
+  /** Estimated bytes held, over all workers. */
+  readonly bytes: number
+  /** Tasks assigned to workers (running or about to start). */
+  readonly processing: number
+  readonly queued: number
+}
+
+/**
+ * Read access to a running embedded scheduler, for tests and diagnostics.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class EmbeddedScheduler extends Context.Tag("effect-dask/EmbeddedScheduler")<EmbeddedScheduler, {
+  readonly address: string
+  /** A copy of the current state. */
+  readonly snapshot: Effect.Effect<Snapshot>
+  /** Counts only (no copy). */
+  readonly stats: Effect.Effect<Stats>
+}>() {}
+
+/**
+ * Builds an embedded scheduler in the current scope. Closing the scope stops
+ * every running task and drops all state.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options?: Options
+): Effect.Effect<Context.Context<Scheduler | EmbeddedScheduler>, never, Scope.Scope> =>
+  Effect.map(internal.make(options), ({ address, state }) =>
+    Context.make(Scheduler, Scheduler.of({ address, connect: (clientId) => internal.connect(state, clientId) })).pipe(
+      Context.add(EmbeddedScheduler, EmbeddedScheduler.of({
+        address,
+        snapshot: Effect.sync(() => internal.snapshot(state)),
+        stats: Effect.sync(() => internal.stats(state))
+      }))
+    ))
+
+/**
+ * The embedded scheduler as a Layer for {@link Scheduler} (and
+ * {@link EmbeddedScheduler}). Several clients may connect to one build.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options?: Options): Layer.Layer<Scheduler | EmbeddedScheduler> =>
+  Layer.scopedContext(make(options))

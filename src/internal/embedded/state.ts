@@ -1,0 +1,1146 @@
+/**
+ * The embedded scheduler's state machine: a port of the task-state part of
+ * Dask's `SchedulerState` (`distributed/scheduler.py`, 2022.12.1) with
+ * in-process workers.
+ *
+ * Transitions follow Dask's table and its recommendation loop: a transition
+ * returns recommendations, processed last-in first-out like Python's
+ * `dict.popitem`, until none are left. Reports go to clients' queues in the
+ * order Dask would send them. Everything here is synchronous and uses plain
+ * `Map`s / `Set`s; fibers exist only for tasks that return an Effect.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
+import * as Queue from "effect/Queue"
+import * as Runtime from "effect/Runtime"
+import { RemoteError } from "../../Errors.js"
+import type { ErrorInfo, Key, SchedulerReport, TaskSpec } from "../../Scheduler.js"
+import { KeyRef } from "../../Scheduler.js"
+import type * as Task from "../../Task.js"
+import { sizeof } from "./sizeof.js"
+
+/** @internal */
+export type TaskStateName = "released" | "waiting" | "queued" | "processing" | "memory" | "erred" | "forgotten"
+
+/** @internal */
+export class ClientState {
+  // No `wants_what` set: a task's `whoWants` is the one record of interest (a client's keys are
+  // found by a scan when it closes), which saves a hash entry per key and per client.
+  queue: Queue.Queue<SchedulerReport> | undefined = undefined
+  constructor(readonly id: string) {}
+}
+
+/** @internal */
+export class WorkerState {
+  readonly data = new Map<Key, unknown>()
+  bytes = 0
+  /** Tasks assigned to this worker (Dask's `processing`), started or about to start. */
+  processing = 0
+  paused = false
+  constructor(
+    readonly address: string,
+    readonly slots: number,
+    readonly memoryLimit: number | undefined
+  ) {}
+}
+
+/** @internal */
+export class TaskState {
+  state: TaskStateName = "released"
+  /** The run spec (Dask's `run_spec`); undefined for pure data and placeholders. */
+  task: Task.Any | undefined = undefined
+  args: ReadonlyArray<unknown> | undefined = undefined
+  dependencies: Array<TaskState> | undefined = undefined
+  dependents: Set<TaskState> | undefined = undefined
+  waitingOn: Set<TaskState> | undefined = undefined
+  waiters: Set<TaskState> | undefined = undefined
+  /** Clients wanting the key: one client inline (the common case), several in a Set, none undefined. */
+  whoWants: ClientState | Set<ClientState> | undefined = undefined
+  /** The worker holding the value (Dask's `who_has`); `replicas` holds extra copies (broadcast). */
+  worker: WorkerState | undefined = undefined
+  replicas: Array<WorkerState> | undefined = undefined
+  processingOn: WorkerState | undefined = undefined
+  nbytes = -1
+  type: string | undefined = undefined
+  retries = 0
+  exception: ErrorInfo | undefined = undefined
+  blame: TaskState | undefined = undefined
+  lostDependencies = false
+  /** Pending recommendation (its presence means the task is on the recommendation stack). */
+  rec: TaskStateName | undefined = undefined
+  /** Bumped on every start and every cancel: a late result with an old attempt is dropped. */
+  attempt = 0
+  /** True from start until the result is handled or the attempt is abandoned. */
+  running = false
+  fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined = undefined
+  constructor(readonly key: Key) {}
+}
+
+/** @internal */
+export interface StateOptions {
+  readonly workers: number
+  readonly slots: number
+  readonly memoryLimit: number | undefined
+  readonly address: string
+  /** Sync tasks run per slice before yielding to the event loop. */
+  readonly budget: number
+}
+
+const FIRE_AND_FORGET = "fire-and-forget"
+
+const wanted = (ts: TaskState): boolean => ts.whoWants !== undefined
+
+const wantsAdd = (ts: TaskState, cs: ClientState): void => {
+  const w = ts.whoWants
+  if (w === undefined) ts.whoWants = cs
+  else if (w instanceof ClientState) {
+    if (w !== cs) ts.whoWants = new Set([w, cs])
+  } else w.add(cs)
+}
+
+const isWantedBy = (ts: TaskState, cs: ClientState): boolean => {
+  const w = ts.whoWants
+  return w === cs || (w !== undefined && !(w instanceof ClientState) && w.has(cs))
+}
+
+/** Removes `cs`; true when it was there. A Set left with one client collapses back to it. */
+const wantsDelete = (ts: TaskState, cs: ClientState): boolean => {
+  const w = ts.whoWants
+  if (w === undefined) return false
+  if (w instanceof ClientState) {
+    if (w !== cs) return false
+    ts.whoWants = undefined
+    return true
+  }
+  if (!w.delete(cs)) return false
+  if (w.size === 1) ts.whoWants = w.values().next().value
+  return true
+}
+
+/** @internal */
+export const wanters = (ts: TaskState): Array<ClientState> => {
+  const w = ts.whoWants
+  return w === undefined ? [] : w instanceof ClientState ? [w] : Array.from(w)
+}
+
+const hasWaiters = (ts: TaskState): boolean => ts.waiters !== undefined && ts.waiters.size > 0
+
+const typeName = (value: unknown): string => {
+  if (value === null) return "null"
+  const t = typeof value
+  if (t !== "object") return t
+  const ctor = (value as { constructor?: { name?: unknown } }).constructor
+  return ctor !== undefined && typeof ctor.name === "string" ? ctor.name : "Object"
+}
+
+const isPlainObject = (u: object): u is Record<string, unknown> => {
+  const proto = Object.getPrototypeOf(u)
+  return proto === Object.prototype || proto === null
+}
+
+/** @internal */
+export const errorInfo = (key: Key, cause: unknown): ErrorInfo => {
+  const e = RemoteError.fromUnknown(key, cause)
+  // Copy the strings out: nothing refers to the thrown object afterwards.
+  return { type: e.type, message: e.message, traceback: e.traceback }
+}
+
+const setRunSpec = (ts: TaskState, spec: TaskSpec): void => {
+  ts.task = spec.task
+  ts.args = spec.args
+  ts.retries = spec.task.retries
+}
+
+/**
+ * Each task wanted, keys in the same order as the specs, and either no dependencies at all or a
+ * single task whose dependencies are all known (none of them the task itself).
+ */
+const isFlat = (specs: ReadonlyArray<TaskSpec>, keys: ReadonlyArray<Key>, tasks: ReadonlyMap<Key, TaskState>): boolean => {
+  if (specs.length !== keys.length) return false
+  if (specs.length === 1) {
+    const spec = specs[0]!
+    if (spec.key !== keys[0]) return false
+    const deps = spec.dependencies
+    for (let j = 0; j < deps.length; j++) {
+      const dts = tasks.get(deps[j]!)
+      if (dts === undefined || dts.key === spec.key) return false
+    }
+    return true
+  }
+  for (let i = 0; i < specs.length; i++) {
+    const spec = specs[i]!
+    if (spec.dependencies.length > 0 || spec.key !== keys[i]) return false
+  }
+  return true
+}
+
+const scheduleMacrotask: (f: () => void) => void = typeof setImmediate === "function"
+  ? (f) => setImmediate(f)
+  : (f) => setTimeout(f, 0)
+
+/** @internal */
+export class SchedulerState {
+  readonly tasks = new Map<Key, TaskState>()
+  readonly clients = new Map<string, ClientState>()
+  readonly workers: Array<WorkerState>
+  readonly datasets = new Map<string, ReadonlyArray<Key>>()
+  readonly fireAndForget: ClientState
+  /** Recommendation stack (see `TaskState.rec`). */
+  private readonly recs: Array<TaskState> = []
+  /** Ready tasks with no free slot (Dask's `queued`), FIFO; stale entries are skipped. */
+  private queue: Array<TaskState> = []
+  private queueHead = 0
+  queuedCount = 0
+  /** Tasks in `processing` not started yet, FIFO. */
+  private runnable: Array<TaskState> = []
+  private runnableHead = 0
+  /** Tasks whose Promise or Effect is in flight. */
+  readonly inFlight = new Set<TaskState>()
+  private drainScheduled = false
+  private scatterNext = 0
+  closed = false
+  private readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>
+  private readonly drainBound = () => this.drain()
+
+  constructor(readonly options: StateOptions, runtime: Runtime.Runtime<never>) {
+    this.workers = Array.from(
+      { length: options.workers },
+      (_, i) => new WorkerState(`${options.address}/worker-${i}`, options.slots, options.memoryLimit)
+    )
+    this.fireAndForget = new ClientState(FIRE_AND_FORGET)
+    this.clients.set(FIRE_AND_FORGET, this.fireAndForget)
+    this.runFork = Runtime.runFork(runtime)
+  }
+
+  // ---------------------------------------------------------------------------
+  // reports
+
+  private send(cs: ClientState, report: SchedulerReport): void {
+    if (cs.queue !== undefined) Queue.unsafeOffer(cs.queue, report)
+  }
+
+  /** Dask's `report(msg, ts, client)`: every client wanting the key, plus `client`. */
+  private report(ts: TaskState, report: SchedulerReport, client?: ClientState): void {
+    const w = ts.whoWants
+    if (w instanceof ClientState) {
+      if (w !== client) this.send(w, report)
+    } else if (w !== undefined) {
+      for (const cs of w) if (cs !== client) this.send(cs, report)
+    }
+    if (client !== undefined) this.send(client, report)
+  }
+
+  private taskReport(ts: TaskState): SchedulerReport | undefined {
+    switch (ts.state) {
+      case "memory":
+        return { _tag: "KeyInMemory", key: ts.key, type: ts.type, nbytes: ts.nbytes }
+      case "erred":
+        return { _tag: "TaskErred", key: ts.key, error: ts.blame!.exception! }
+      case "forgotten":
+        return { _tag: "CancelledKeys", keys: [ts.key], reason: "forgotten" }
+      default:
+        return undefined
+    }
+  }
+
+  /** Dask's `report_on_key(ts=ts, client=client)`. */
+  private reportOnKey(ts: TaskState, client?: ClientState): void {
+    if (ts.whoWants === undefined && client === undefined) return
+    const report = this.taskReport(ts)
+    if (report !== undefined) this.report(ts, report, client)
+  }
+
+  // ---------------------------------------------------------------------------
+  // recommendations
+
+  private recommend(ts: TaskState, finish: TaskStateName): void {
+    if (ts.rec === undefined) this.recs.push(ts)
+    ts.rec = finish
+  }
+
+  /** Dask's `transitions`: processes recommendations until none are left. */
+  private flush(): void {
+    const recs = this.recs
+    while (recs.length > 0) {
+      const ts = recs.pop()!
+      const finish = ts.rec!
+      ts.rec = undefined
+      this.transition(ts, finish)
+    }
+  }
+
+  private transition(ts: TaskState, finish: TaskStateName): void {
+    const start = ts.state
+    if (start === finish || start === "forgotten") return
+    if (this.direct(ts, start, finish)) return
+    if (start === "released" || finish === "released") {
+      throw new Error(`Impossible transition from ${start} to ${finish} for ${ts.key}`)
+    }
+    // Through released, as Dask: the first leg may redirect the second.
+    this.direct(ts, start, "released")
+    const next = ts.rec ?? finish
+    if (!this.direct(ts, "released", next)) {
+      throw new Error(`Impossible transition from released to ${next} for ${ts.key}`)
+    }
+  }
+
+  private direct(ts: TaskState, start: TaskStateName, finish: TaskStateName): boolean {
+    switch (start) {
+      case "released":
+        switch (finish) {
+          case "waiting":
+            this.releasedWaiting(ts)
+            return true
+          case "forgotten":
+            this.toForgotten(ts)
+            return true
+          case "erred":
+            this.releasedErred(ts)
+            return true
+        }
+        return false
+      case "waiting":
+        switch (finish) {
+          case "processing":
+            this.waitingProcessing(ts)
+            return true
+          case "released":
+            this.waitingReleased(ts)
+            return true
+        }
+        return false
+      case "queued":
+        switch (finish) {
+          case "processing":
+            this.queuedProcessing(ts)
+            return true
+          case "released":
+            this.queuedCount--
+            this.propagateReleased(ts)
+            return true
+        }
+        return false
+      case "processing":
+        if (finish === "released") {
+          this.exitProcessing(ts, true)
+          this.propagateReleased(ts)
+          return true
+        }
+        return false
+      case "memory":
+        switch (finish) {
+          case "released":
+            this.memoryReleased(ts)
+            return true
+          case "forgotten":
+            this.toForgotten(ts)
+            return true
+        }
+        return false
+      case "erred":
+        if (finish === "released") {
+          this.erredReleased(ts)
+          return true
+        }
+        return false
+      default:
+        return false
+    }
+  }
+
+  // ---------------------------------------------------------------------------
+  // transitions
+
+  private releasedWaiting(ts: TaskState): void {
+    // A placeholder (desired, never submitted or scattered) cannot be computed: it stays released.
+    if (ts.task === undefined) return
+    if (ts.lostDependencies) {
+      this.recommend(ts, "forgotten")
+      return
+    }
+    ts.state = "waiting"
+    const deps = ts.dependencies
+    if (deps !== undefined) {
+      for (let i = 0; i < deps.length; i++) {
+        const dts = deps[i]!
+        if (dts.worker === undefined) (ts.waitingOn ??= new Set()).add(dts)
+        if (dts.state === "released" && dts.task !== undefined) {
+          this.recommend(dts, "waiting")
+        } else {
+          ;(dts.waiters ??= new Set()).add(ts)
+        }
+      }
+    }
+    ts.waiters = undefined
+    if (ts.dependents !== undefined) {
+      for (const dts of ts.dependents) {
+        if (dts.state === "waiting") (ts.waiters ??= new Set()).add(dts)
+      }
+    }
+    if (ts.waitingOn === undefined || ts.waitingOn.size === 0) this.recommend(ts, "processing")
+  }
+
+  private decideWorker(): WorkerState | undefined {
+    let best: WorkerState | undefined
+    const workers = this.workers
+    for (let i = 0; i < workers.length; i++) {
+      const ws = workers[i]!
+      if (ws.paused || ws.processing >= ws.slots) continue
+      if (best === undefined || ws.processing < best.processing) best = ws
+    }
+    return best
+  }
+
+  private waitingProcessing(ts: TaskState): void {
+    const ws = this.decideWorker()
+    if (ws === undefined) {
+      ts.state = "queued"
+      this.queuedCount++
+      this.queue.push(ts)
+    } else {
+      this.addToProcessing(ts, ws)
+    }
+  }
+
+  private queuedProcessing(ts: TaskState): void {
+    const ws = this.decideWorker()
+    if (ws !== undefined) {
+      this.queuedCount--
+      this.addToProcessing(ts, ws)
+    }
+  }
+
+  private addToProcessing(ts: TaskState, ws: WorkerState): void {
+    ts.state = "processing"
+    ts.processingOn = ws
+    ws.processing++
+    this.runnable.push(ts)
+    this.scheduleDrain()
+  }
+
+  /** Dask's `_exit_processing_common`; `cancel` also stops a started attempt (worker `free-keys`). */
+  private exitProcessing(ts: TaskState, cancel: boolean): void {
+    const ws = ts.processingOn
+    if (ws !== undefined) ws.processing--
+    ts.processingOn = undefined
+    if (cancel && ts.running) {
+      ts.attempt++
+      ts.running = false
+      this.inFlight.delete(ts)
+      const fiber = ts.fiber
+      ts.fiber = undefined
+      if (fiber !== undefined) fiber.unsafeInterruptAsFork(FiberId.none)
+    }
+  }
+
+  private waitingReleased(ts: TaskState): void {
+    const deps = ts.dependencies
+    if (deps !== undefined) {
+      for (let i = 0; i < deps.length; i++) {
+        const dts = deps[i]!
+        if (dts.waiters !== undefined && dts.waiters.delete(ts)) {
+          if (dts.waiters.size === 0 && !wanted(dts)) this.recommend(dts, "released")
+        }
+      }
+    }
+    ts.waitingOn = undefined
+    ts.state = "released"
+    if (ts.lostDependencies) {
+      this.recommend(ts, "forgotten")
+    } else if (ts.blame === undefined && (wanted(ts) || hasWaiters(ts))) {
+      this.recommend(ts, "waiting")
+    } else {
+      ts.waiters = undefined
+    }
+  }
+
+  private propagateReleased(ts: TaskState): void {
+    ts.state = "released"
+    if (ts.lostDependencies) {
+      this.recommend(ts, "forgotten")
+    } else if (hasWaiters(ts) || wanted(ts)) {
+      this.recommend(ts, "waiting")
+    }
+    if (ts.rec !== "waiting") {
+      const deps = ts.dependencies
+      if (deps !== undefined) {
+        for (let i = 0; i < deps.length; i++) {
+          const dts = deps[i]!
+          if (dts.state !== "released" && dts.waiters !== undefined) {
+            dts.waiters.delete(ts)
+            if (dts.waiters.size === 0 && !wanted(dts)) this.recommend(dts, "released")
+          }
+        }
+      }
+      ts.waiters = undefined
+    }
+  }
+
+  /** A processing task produced its value (Dask's `transition_processing_memory`). */
+  private processingMemory(ts: TaskState, value: unknown): void {
+    const ws = ts.processingOn!
+    ts.nbytes = sizeof(value)
+    ts.type = typeName(value)
+    this.exitProcessing(ts, false)
+    this.addToMemory(ts, ws, value)
+  }
+
+  private addReplica(ts: TaskState, ws: WorkerState, value: unknown): void {
+    ws.data.set(ts.key, value)
+    ws.bytes += ts.nbytes
+    if (ts.worker === undefined) ts.worker = ws
+    else (ts.replicas ??= []).push(ws)
+    if (ws.memoryLimit !== undefined && ws.bytes > ws.memoryLimit) ws.paused = true
+  }
+
+  private removeReplicas(ts: TaskState): void {
+    if (ts.worker === undefined) return
+    this.removeFrom(ts, ts.worker)
+    if (ts.replicas !== undefined) {
+      for (const ws of ts.replicas) this.removeFrom(ts, ws)
+      ts.replicas = undefined
+    }
+    ts.worker = undefined
+  }
+
+  private removeFrom(ts: TaskState, ws: WorkerState): void {
+    ws.data.delete(ts.key)
+    ws.bytes -= ts.nbytes
+    if (ws.data.size === 0) ws.bytes = 0
+    if (ws.paused && (ws.memoryLimit === undefined || ws.bytes <= ws.memoryLimit)) ws.paused = false
+  }
+
+  private addToMemory(ts: TaskState, ws: WorkerState, value: unknown): void {
+    this.addReplica(ts, ws, value)
+    if (ts.dependents !== undefined) {
+      for (const dts of ts.dependents) {
+        const s = dts.waitingOn
+        if (s !== undefined && s.delete(ts) && s.size === 0) this.recommend(dts, "processing")
+      }
+    }
+    const deps = ts.dependencies
+    if (deps !== undefined) {
+      for (let i = 0; i < deps.length; i++) {
+        const dts = deps[i]!
+        if (dts.waiters !== undefined) dts.waiters.delete(ts)
+        if (!hasWaiters(dts) && !wanted(dts)) this.recommend(dts, "released")
+      }
+    }
+    ts.state = "memory"
+    if (!hasWaiters(ts) && !wanted(ts)) {
+      this.recommend(ts, "released")
+    } else {
+      this.report(ts, { _tag: "KeyInMemory", key: ts.key, type: ts.type, nbytes: ts.nbytes })
+    }
+    if (isWantedBy(ts, this.fireAndForget)) this.releaseKeysFor(this.fireAndForget, [ts.key])
+  }
+
+  private memoryReleased(ts: TaskState): void {
+    this.removeReplicas(ts)
+    ts.state = "released"
+    for (const cs of wanters(ts)) this.send(cs, { _tag: "LostData", key: ts.key })
+    if (ts.task === undefined || ts.lostDependencies) {
+      this.recommend(ts, "forgotten")
+    } else if (wanted(ts) || hasWaiters(ts)) {
+      this.recommend(ts, "waiting")
+    }
+    if (ts.waiters !== undefined) {
+      for (const dts of ts.waiters) {
+        if (dts.state === "processing" || dts.state === "queued") this.recommend(dts, "waiting")
+        else if (dts.state === "waiting") (dts.waitingOn ??= new Set()).add(ts)
+      }
+    }
+  }
+
+  private processingErred(ts: TaskState, error: ErrorInfo): void {
+    this.exitProcessing(ts, false)
+    ts.exception = error
+    ts.blame = ts
+    if (ts.dependents !== undefined) {
+      for (const dts of ts.dependents) {
+        dts.blame = ts
+        this.recommend(dts, "erred")
+      }
+    }
+    const deps = ts.dependencies
+    if (deps !== undefined) {
+      for (let i = 0; i < deps.length; i++) {
+        const dts = deps[i]!
+        if (dts.waiters !== undefined) dts.waiters.delete(ts)
+        if (!hasWaiters(dts) && !wanted(dts)) this.recommend(dts, "released")
+      }
+    }
+    ts.waiters = undefined
+    ts.state = "erred"
+    this.report(ts, { _tag: "TaskErred", key: ts.key, error })
+    if (isWantedBy(ts, this.fireAndForget)) this.releaseKeysFor(this.fireAndForget, [ts.key])
+  }
+
+  private releasedErred(ts: TaskState): void {
+    const failing = ts.blame!
+    if (ts.dependents !== undefined) {
+      for (const dts of ts.dependents) {
+        dts.blame = failing
+        if (dts.worker === undefined) this.recommend(dts, "erred")
+      }
+    }
+    this.report(ts, { _tag: "TaskErred", key: ts.key, error: failing.exception! })
+    ts.state = "erred"
+  }
+
+  private erredReleased(ts: TaskState): void {
+    ts.exception = undefined
+    ts.blame = undefined
+    if (ts.dependents !== undefined) {
+      for (const dts of ts.dependents) if (dts.state === "erred") this.recommend(dts, "waiting")
+    }
+    this.report(ts, { _tag: "TaskRetried", key: ts.key })
+    ts.state = "released"
+  }
+
+  /** `released → forgotten` and `memory → forgotten`. */
+  private toForgotten(ts: TaskState): void {
+    this.propagateForgotten(ts)
+    this.reportOnKey(ts)
+    this.removeKey(ts)
+  }
+
+  private propagateForgotten(ts: TaskState): void {
+    ts.state = "forgotten"
+    if (ts.dependents !== undefined) {
+      for (const dts of ts.dependents) {
+        dts.lostDependencies = true
+        const deps = dts.dependencies!
+        deps.splice(deps.indexOf(ts), 1)
+        if (dts.waitingOn !== undefined) dts.waitingOn.delete(ts)
+        if (dts.state !== "memory" && dts.state !== "erred") this.recommend(dts, "forgotten")
+      }
+      ts.dependents = undefined
+    }
+    ts.waiters = undefined
+    const deps = ts.dependencies
+    if (deps !== undefined) {
+      for (let i = 0; i < deps.length; i++) {
+        const dts = deps[i]!
+        dts.dependents!.delete(ts)
+        if (dts.waiters !== undefined) dts.waiters.delete(ts)
+        if (dts.dependents!.size === 0 && !wanted(dts)) this.recommend(dts, "forgotten")
+      }
+      ts.dependencies = undefined
+    }
+    ts.waitingOn = undefined
+    this.removeReplicas(ts)
+  }
+
+  private removeKey(ts: TaskState): void {
+    this.tasks.delete(ts.key)
+    ts.whoWants = undefined
+    ts.processingOn = undefined
+    ts.blame = undefined
+    ts.exception = undefined
+    ts.task = undefined
+    ts.args = undefined
+  }
+
+  // ---------------------------------------------------------------------------
+  // stimuli (each ends with `flush` and `fillSlots`)
+
+  private newTask(key: Key): TaskState {
+    const ts = new TaskState(key)
+    this.tasks.set(key, ts)
+    return ts
+  }
+
+  /** Dask's `update_graph`. */
+  updateGraph(cs: ClientState, specs: ReadonlyArray<TaskSpec>, keys: ReadonlyArray<Key>): void {
+    if (isFlat(specs, keys, this.tasks)) return this.updateFlat(cs, specs, keys)
+    const n = specs.length
+    const tasks = this.tasks
+    let index: Map<Key, number> | undefined
+    if (n > 1) {
+      index = new Map()
+      for (let i = 0; i < n; i++) index.set(specs[i]!.key, i)
+    }
+    let removed: Set<Key> | undefined
+    const lookup = (key: Key): TaskSpec | undefined => {
+      if (removed !== undefined && removed.has(key)) return undefined
+      if (index !== undefined) {
+        const i = index.get(key)
+        return i === undefined ? undefined : specs[i]
+      }
+      return n === 1 && specs[0]!.key === key ? specs[0] : undefined
+    }
+
+    // Tasks depending on data the scheduler does not know are cancelled.
+    let changed = true
+    while (changed) {
+      changed = false
+      for (let i = 0; i < n; i++) {
+        const spec = specs[i]!
+        if (removed !== undefined && removed.has(spec.key)) continue
+        const deps = spec.dependencies
+        for (let j = 0; j < deps.length; j++) {
+          const dep = deps[j]!
+          if (!tasks.has(dep) && lookup(dep) === undefined) {
+            ;(removed ??= new Set()).add(spec.key)
+            changed = true
+            const known = tasks.get(spec.key)
+            const report: SchedulerReport = { _tag: "CancelledKeys", keys: [spec.key], reason: `unknown dependency ${dep}` }
+            if (known !== undefined) this.report(known, report, cs)
+            else this.send(cs, report)
+            this.releaseKeysFor(cs, [spec.key])
+            break
+          }
+        }
+      }
+    }
+
+    // Get or create task states, walking from the wanted keys; finished tasks are not resubmitted.
+    const touched: Array<TaskState> = []
+    const seen = new Set<Key>()
+    const stack: Array<Key> = []
+    const wantedKeys: Array<Key> = []
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!
+      if (removed === undefined || !removed.has(key)) wantedKeys.push(key)
+    }
+    for (let i = wantedKeys.length - 1; i >= 0; i--) stack.push(wantedKeys[i]!)
+    while (stack.length > 0) {
+      const key = stack.pop()!
+      if (seen.has(key)) continue
+      seen.add(key)
+      let ts = tasks.get(key)
+      let spec = lookup(key)
+      if (ts === undefined) {
+        ts = this.newTask(key)
+      } else if (ts.state === "memory" || ts.state === "erred") {
+        spec = undefined
+      }
+      if (spec !== undefined && ts.task === undefined && ts.state === "released") setRunSpec(ts, spec)
+      touched.push(ts)
+      if (spec !== undefined) {
+        const deps = spec.dependencies
+        for (let j = deps.length - 1; j >= 0; j--) stack.push(deps[j]!)
+      }
+    }
+
+    this.desireKeys(cs, wantedKeys)
+
+    for (let i = 0; i < touched.length; i++) {
+      const ts = touched[i]!
+      if (ts.dependencies !== undefined) continue
+      if (ts.state === "memory" || ts.state === "erred") continue
+      const spec = lookup(ts.key)
+      if (spec === undefined || spec.dependencies.length === 0) continue
+      const deps: Array<TaskState> = []
+      for (const dep of spec.dependencies) {
+        const dts = tasks.get(dep)!
+        deps.push(dts)
+        ;(dts.dependents ??= new Set()).add(ts)
+      }
+      ts.dependencies = deps
+    }
+
+    // The stack pops the last push first: push in reverse so the walk's order runs first.
+    for (let i = touched.length - 1; i >= 0; i--) {
+      const ts = touched[i]!
+      if (ts.state === "released" && ts.task !== undefined) this.recommend(ts, "waiting")
+    }
+    for (let i = 0; i < touched.length; i++) {
+      const ts = touched[i]!
+      const deps = ts.dependencies
+      if (deps === undefined) continue
+      for (let j = 0; j < deps.length; j++) {
+        const blame = deps[j]!.blame
+        if (blame !== undefined) {
+          ts.blame = blame
+          this.recommend(ts, "erred")
+          break
+        }
+      }
+    }
+    this.finishUpdate(cs, touched)
+  }
+
+  /**
+   * `update_graph` for the common batches, without the general walk: independent tasks, each
+   * wanted, in order (`map`), or one task whose dependencies are all known (`submit`).
+   */
+  private updateFlat(cs: ClientState, specs: ReadonlyArray<TaskSpec>, keys: ReadonlyArray<Key>): void {
+    const n = specs.length
+    const touched: Array<TaskState> = new Array(n)
+    for (let i = 0; i < n; i++) {
+      const spec = specs[i]!
+      let ts = this.tasks.get(spec.key)
+      if (ts === undefined) {
+        ts = this.newTask(spec.key)
+        setRunSpec(ts, spec)
+      } else if (ts.state === "memory" || ts.state === "erred") {
+        touched[i] = ts
+        continue
+      } else if (ts.task === undefined && ts.state === "released") {
+        setRunSpec(ts, spec)
+      }
+      touched[i] = ts
+      const deps = spec.dependencies
+      if (deps.length === 0) continue
+      // As Dask's walk, the dependencies are touched too (reported below if finished).
+      const dtss: Array<TaskState> = []
+      for (let j = 0; j < deps.length; j++) {
+        const dts = this.tasks.get(deps[j]!)!
+        dtss.push(dts)
+        touched.push(dts)
+      }
+      if (ts.dependencies === undefined) {
+        ts.dependencies = dtss
+        for (let j = 0; j < dtss.length; j++) (dtss[j]!.dependents ??= new Set()).add(ts)
+      }
+    }
+    this.desireKeys(cs, keys)
+    for (let i = n - 1; i >= 0; i--) {
+      const ts = touched[i]!
+      if (ts.state === "released" && ts.task !== undefined) this.recommend(ts, "waiting")
+    }
+    for (let i = 0; i < n; i++) {
+      const ts = touched[i]!
+      const deps = ts.dependencies
+      if (deps === undefined || ts.state === "memory" || ts.state === "erred") continue
+      for (let j = 0; j < deps.length; j++) {
+        const blame = deps[j]!.blame
+        if (blame !== undefined) {
+          ts.blame = blame
+          this.recommend(ts, "erred")
+          break
+        }
+      }
+    }
+    this.finishUpdate(cs, touched)
+  }
+
+  private finishUpdate(cs: ClientState, touched: ReadonlyArray<TaskState>): void {
+    this.flush()
+    for (let i = 0; i < touched.length; i++) {
+      const ts = touched[i]!
+      if (ts.state === "memory" || ts.state === "erred") this.reportOnKey(ts, cs)
+    }
+    this.fillSlots()
+  }
+
+  /** Dask's `client_desires_keys` (creates placeholders for unknown keys). */
+  desireKeys(cs: ClientState, keys: ReadonlyArray<Key>): void {
+    for (let i = 0; i < keys.length; i++) {
+      const key = keys[i]!
+      const ts = this.tasks.get(key) ?? this.newTask(key)
+      wantsAdd(ts, cs)
+      if (ts.state === "memory" || ts.state === "erred") this.reportOnKey(ts, cs)
+    }
+  }
+
+  /** `client-desires-keys` on behalf of a (pseudo-)client. */
+  desire(clientId: string, keys: ReadonlyArray<Key>): void {
+    this.desireKeys(this.clientState(clientId), keys)
+  }
+
+  clientState(clientId: string): ClientState {
+    let cs = this.clients.get(clientId)
+    if (cs === undefined) {
+      cs = new ClientState(clientId)
+      this.clients.set(clientId, cs)
+    }
+    return cs
+  }
+
+  /** Dask's `_client_releases_keys` (recommendations only). */
+  private releaseKeysFor(cs: ClientState, keys: Iterable<Key>): void {
+    for (const key of keys) {
+      const ts = this.tasks.get(key)
+      if (ts === undefined || !wantsDelete(ts, cs)) continue
+      if (ts.whoWants === undefined) {
+        if (ts.dependents === undefined || ts.dependents.size === 0) this.recommend(ts, "forgotten")
+        else if (ts.state !== "erred" && !hasWaiters(ts)) this.recommend(ts, "released")
+      }
+    }
+  }
+
+  /** Dask's `client_releases_keys`. */
+  releaseKeys(cs: ClientState, keys: Iterable<Key>): void {
+    this.releaseKeysFor(cs, keys)
+    this.flush()
+    this.fillSlots()
+  }
+
+  /** Dask's `ClientState.wants_what`, by a scan. */
+  wantsWhat(cs: ClientState): Array<TaskState> {
+    const out: Array<TaskState> = []
+    for (const ts of this.tasks.values()) if (isWantedBy(ts, cs)) out.push(ts)
+    return out
+  }
+
+  /** Dask's `remove_client`: releases whatever the client wants. */
+  removeClient(cs: ClientState): void {
+    this.releaseKeys(cs, this.wantsWhat(cs).map((ts) => ts.key))
+    cs.queue = undefined
+    if (this.clients.get(cs.id) === cs) this.clients.delete(cs.id)
+  }
+
+  /** Dask's `_cancel_key`, without the one-second wait (our stream is ordered). */
+  cancel(cs: ClientState, keys: ReadonlyArray<Key>, force: boolean): void {
+    for (const key of keys) this.cancelKey(key, cs, force)
+    this.fillSlots()
+  }
+
+  /** Dask's recursive `_cancel_key`, with an explicit stack: dependents first, then the key. */
+  private cancelKey(key: Key, cs: ClientState, force: boolean): void {
+    // A frame is a key to expand, or (sole !== undefined) a key whose dependents are done.
+    const stack: Array<{ readonly key: Key; readonly sole?: boolean }> = [{ key }]
+    while (stack.length > 0) {
+      const frame = stack.pop()!
+      const ts = this.tasks.get(frame.key)
+      if (ts === undefined || !wanted(ts)) continue
+      if (frame.sole === undefined) {
+        const sole = force || ts.whoWants === cs
+        stack.push({ key: frame.key, sole })
+        if (sole && ts.dependents !== undefined) {
+          const dependents = Array.from(ts.dependents)
+          for (let i = dependents.length - 1; i >= 0; i--) stack.push({ key: dependents[i]!.key })
+        }
+        continue
+      }
+      if (frame.sole) this.report(ts, { _tag: "CancelledKeys", keys: [ts.key], reason: "cancelled" })
+      const clients = force ? wanters(ts) : [cs]
+      for (const c of clients) this.releaseKeys(c, [ts.key])
+    }
+  }
+
+  /** Dask's `update_data` after a scatter: the values are in memory on the chosen workers. */
+  scatter(cs: ClientState, entries: ReadonlyArray<readonly [Key, unknown]>, targets: ReadonlyArray<WorkerState>, broadcast: boolean): void {
+    const keys: Array<Key> = []
+    for (const [key, value] of entries) {
+      let ts = this.tasks.get(key)
+      if (ts === undefined) {
+        ts = this.newTask(key)
+      } else if (ts.state !== "released" && ts.state !== "memory") {
+        // The scattered value replaces the computation: drop the run spec so releasing does not requeue it.
+        ts.task = undefined
+        ts.args = undefined
+        this.transition(ts, "released")
+        this.flush()
+      }
+      if (ts.state === "memory") this.removeReplicas(ts)
+      ts.nbytes = sizeof(value)
+      ts.type = typeName(value)
+      if (broadcast) {
+        for (const ws of targets) this.addReplica(ts, ws, value)
+      } else {
+        this.addReplica(ts, targets[this.scatterNext++ % targets.length]!, value)
+      }
+      ts.state = "memory"
+      // Unlike Dask's update_data, wake tasks that were waiting on this key.
+      if (ts.dependents !== undefined) {
+        for (const dts of ts.dependents) {
+          const s = dts.waitingOn
+          if (s !== undefined && s.delete(ts) && s.size === 0 && dts.state === "waiting") this.recommend(dts, "processing")
+        }
+      }
+      this.report(ts, { _tag: "KeyInMemory", key, type: ts.type, nbytes: ts.nbytes })
+      keys.push(key)
+    }
+    this.desireKeys(cs, keys)
+    this.flush()
+    this.fillSlots()
+  }
+
+  /** Workers a scatter may use: the requested ones, else the running (unpaused) ones, else all. */
+  scatterTargets(addresses: ReadonlyArray<string> | undefined): Array<WorkerState> {
+    if (addresses !== undefined && addresses.length > 0) {
+      const set = new Set(addresses)
+      const chosen = this.workers.filter((ws) => set.has(ws.address))
+      if (chosen.length > 0) return chosen
+    }
+    const running = this.workers.filter((ws) => !ws.paused)
+    return running.length > 0 ? running : this.workers
+  }
+
+  publish(name: string, keys: ReadonlyArray<Key>): void {
+    this.datasets.set(name, keys)
+    this.desire(`published-${name}`, keys)
+    this.fillSlots()
+  }
+
+  unpublish(name: string): void {
+    const keys = this.datasets.get(name) ?? []
+    this.datasets.delete(name)
+    // Dask keeps the pseudo-client registered, with nothing wanted.
+    this.releaseKeys(this.clientState(`published-${name}`), keys)
+  }
+
+  // ---------------------------------------------------------------------------
+  // workers: slots and execution
+
+  /** Moves queued tasks onto free slots (Dask's `stimulus_queue_slots_maybe_opened`). */
+  private fillSlots(): void {
+    while (this.queuedCount > 0) {
+      if (this.decideWorker() === undefined) return
+      let ts: TaskState | undefined
+      while (this.queueHead < this.queue.length) {
+        const next = this.queue[this.queueHead++]!
+        if (next.state === "queued") {
+          ts = next
+          break
+        }
+      }
+      if (this.queueHead > 1024 && this.queueHead * 2 > this.queue.length) {
+        this.queue = this.queue.slice(this.queueHead)
+        this.queueHead = 0
+      }
+      if (ts === undefined) return
+      this.transition(ts, "processing")
+      this.flush()
+    }
+  }
+
+  private scheduleDrain(): void {
+    if (this.drainScheduled || this.closed) return
+    this.drainScheduled = true
+    queueMicrotask(this.drainBound)
+  }
+
+  /** Starts assigned tasks; sync tasks run here, inline, up to `budget` per slice. */
+  private drain(): void {
+    this.drainScheduled = false
+    let budget = this.options.budget
+    while (this.runnableHead < this.runnable.length && !this.closed) {
+      if (budget-- <= 0) {
+        this.drainScheduled = true
+        scheduleMacrotask(this.drainBound)
+        return
+      }
+      const ts = this.runnable[this.runnableHead++]!
+      if (ts.state === "processing" && !ts.running) this.start(ts)
+    }
+    this.runnable.length = 0
+    this.runnableHead = 0
+  }
+
+  private start(ts: TaskState): void {
+    const run = ts.task!.run!
+    const args = ts.dependencies === undefined ? ts.args! : this.substitute(ts.args!)
+    const attempt = ++ts.attempt
+    ts.running = true
+    let out: unknown
+    try {
+      out = run(...args)
+    } catch (e) {
+      this.finish(ts, attempt, false, errorInfo(ts.key, e))
+      return
+    }
+    if (typeof out === "object" && out !== null) {
+      if (Effect.isEffect(out)) {
+        this.inFlight.add(ts)
+        const fiber = this.runFork(out as Effect.Effect<unknown, unknown>)
+        ts.fiber = fiber
+        fiber.addObserver((exit) => {
+          if (ts.attempt !== attempt) return
+          ts.fiber = undefined
+          if (exit._tag === "Success") this.finish(ts, attempt, true, exit.value)
+          else if (!Cause.isInterruptedOnly(exit.cause)) {
+            this.finish(ts, attempt, false, errorInfo(ts.key, Cause.squash(exit.cause)))
+          }
+        })
+        return
+      }
+      if (typeof (out as PromiseLike<unknown>).then === "function") {
+        this.inFlight.add(ts)
+        ;(out as PromiseLike<unknown>).then(
+          (value) => this.finishAsync(ts, attempt, true, value),
+          (e) => this.finishAsync(ts, attempt, false, e)
+        )
+        return
+      }
+    }
+    this.finish(ts, attempt, true, out)
+  }
+
+  private finishAsync(ts: TaskState, attempt: number, ok: boolean, value: unknown): void {
+    if (ts.attempt !== attempt || this.closed) return
+    this.finish(ts, attempt, ok, ok ? value : errorInfo(ts.key, value))
+  }
+
+  /** Dask's `stimulus_task_finished` / `stimulus_task_erred`. */
+  private finish(ts: TaskState, attempt: number, ok: boolean, value: unknown): void {
+    if (ts.attempt !== attempt || !ts.running) return
+    ts.running = false
+    this.inFlight.delete(ts)
+    if (ts.state !== "processing") return
+    if (ok) {
+      this.processingMemory(ts, value)
+    } else if (ts.retries > 0) {
+      ts.retries--
+      this.transition(ts, "waiting")
+    } else {
+      this.processingErred(ts, value as ErrorInfo)
+    }
+    this.flush()
+    this.fillSlots()
+  }
+
+  private value(dts: TaskState): unknown {
+    return dts.worker === undefined ? undefined : dts.worker.data.get(dts.key)
+  }
+
+  /** Replaces KeyRefs, at any depth of arrays and plain objects, by their values. */
+  private substitute(args: ReadonlyArray<unknown>): Array<unknown> {
+    const out = new Array<unknown>(args.length)
+    for (let i = 0; i < args.length; i++) out[i] = this.substituteValue(args[i])
+    return out
+  }
+
+  private substituteValue(u: unknown): unknown {
+    if (typeof u !== "object" || u === null) return u
+    if (u instanceof KeyRef) {
+      const dts = this.tasks.get(u.key)
+      return dts === undefined ? undefined : this.value(dts)
+    }
+    if (Array.isArray(u)) return this.substitute(u)
+    if (isPlainObject(u)) {
+      const out: Record<string, unknown> = {}
+      for (const k of Object.keys(u)) out[k] = this.substituteValue(u[k])
+      return out
+    }
+    return u
+  }
+
+  // ---------------------------------------------------------------------------
+  // lifetime
+
+  /** Stops every running task and clears all state (the layer's scope closed). */
+  shutdown(): void {
+    this.closed = true
+    for (const ts of this.inFlight) {
+      ts.attempt++
+      ts.running = false
+      const fiber = ts.fiber
+      ts.fiber = undefined
+      if (fiber !== undefined) fiber.unsafeInterruptAsFork(FiberId.none)
+    }
+    this.inFlight.clear()
+    for (const ws of this.workers) {
+      ws.data.clear()
+      ws.bytes = 0
+      ws.processing = 0
+      ws.paused = false
+    }
+    this.tasks.clear()
+    this.datasets.clear()
+    this.queue = []
+    this.queueHead = 0
+    this.queuedCount = 0
+    this.runnable = []
+    this.runnableHead = 0
+    this.recs.length = 0
+  }
+}
