@@ -148,7 +148,7 @@ export const submit = <As extends ReadonlyArray<any>, A, E>(
   ...args: Args<As>
 ): Effect.Effect<Future<A, E>, UnsupportedTaskError | CancelledError | NoClientError | ClientClosedError, Scope.Scope> =>
   use((client) => Effect.map(client.submitMany<A>(task, [args]), (fs) => fs[0]! as unknown as Future<A, E>)).pipe(
-    Effect.withSpan("effect-dask.submit", { attributes: { task: task.name } })
+    Effect.withSpan("effect-dask.submit", { attributes: { task: task.name }, captureStackTrace: false })
   )
 
 /**
@@ -166,7 +166,7 @@ export const map = <As extends ReadonlyArray<any>, A, E>(
     const argLists: Array<ReadonlyArray<unknown>> = new Array(n)
     for (let i = 0; i < n; i++) argLists[i] = arrays.map((a) => a[i])
     return client.submitMany<A>(task, argLists) as unknown as Effect.Effect<Array<Future<A, E>>, UnsupportedTaskError | CancelledError | ClientClosedError, Scope.Scope>
-  }).pipe(Effect.withSpan("effect-dask.map", { attributes: { task: task.name } }))
+  }).pipe(Effect.withSpan("effect-dask.map", { attributes: { task: task.name }, captureStackTrace: false }))
 
 /**
  * Places values in worker memory. Keys are `type-<token of the value>`
@@ -180,7 +180,7 @@ export const scatter = <A>(
   options?: ScatterOptions & { readonly hash?: boolean }
 ): Effect.Effect<Array<Future<A>>, SchedulerError | NoClientError | ClientClosedError, Scope.Scope> =>
   use((client) => client.scatter(values, options) as unknown as Effect.Effect<Array<Future<A>>, SchedulerError | ClientClosedError, Scope.Scope>)
-    .pipe(Effect.withSpan("effect-dask.scatter", { attributes: { count: values.length } }))
+    .pipe(Effect.withSpan("effect-dask.scatter", { attributes: { count: values.length }, captureStackTrace: false }))
 
 /**
  * Waits for the futures and fetches their values in order. With
@@ -195,7 +195,7 @@ export const gather = <A, E>(
 ): Effect.Effect<Array<A>, E | FutureError> => {
   if (futures.length === 0) return Effect.succeed([])
   return impl(futures[0]!).client.gather(impls(futures), options?.errors ?? "raise").pipe(
-    Effect.withSpan("effect-dask.gather", { attributes: { count: futures.length } })
+    Effect.withSpan("effect-dask.gather", { attributes: { count: futures.length }, captureStackTrace: false })
   )
 }
 

@@ -26,7 +26,7 @@ import type { Key, SchedulerReport, ScatterOptions, Session, TaskSpec, WorkerInf
 import { KeyRef } from "../Scheduler.js"
 import type * as Task from "../Task.js"
 import * as metrics from "./metrics.js"
-import { randomToken, tokenize, typeName } from "./tokenize.js"
+import { makeKey, randomToken, tokenize, typeName } from "./tokenize.js"
 
 /** @internal */
 export const FutureTypeId: unique symbol = Symbol.for("effect-dask/Future") as any
@@ -119,7 +119,8 @@ const gcRegistry = globalValue(
  * @internal
  */
 export class FutureImpl<A = unknown, E = never> {
-  readonly [FutureTypeId]: typeof FutureTypeId = FutureTypeId
+  // On the prototype, not per handle: handles are the hot, numerous objects.
+  declare readonly [FutureTypeId]: typeof FutureTypeId
   declare readonly _A: A
   declare readonly _E: E
   released = false
@@ -127,12 +128,14 @@ export class FutureImpl<A = unknown, E = never> {
   detached = false
   site: CallSite | undefined = undefined
   constructor(
-    readonly key: Key,
     readonly client: ClientImpl,
     readonly state: KeyState,
     readonly generation: number,
     readonly schema: Schema.Schema<A, any> | undefined
   ) {}
+  get key(): Key {
+    return this.state.key
+  }
   get status(): Status {
     return this.state.status
   }
@@ -149,6 +152,7 @@ export class FutureImpl<A = unknown, E = never> {
     return this.toJSON()
   }
 }
+Object.defineProperty(FutureImpl.prototype, FutureTypeId, { value: FutureTypeId })
 
 /** @internal */
 export const isFuture = (u: unknown): u is FutureImpl<any, any> => typeof u === "object" && u !== null && FutureTypeId in u
@@ -233,8 +237,8 @@ export class ClientImpl {
 
   // ---- reference counting --------------------------------------------------
 
-  private newHandle<A>(key: Key, state: KeyState, schema: Schema.Schema<A, any> | undefined, fiber: Fiber.RuntimeFiber<any, any>, eager?: StackHolder) {
-    const f = new FutureImpl<A, any>(key, this, state, this.generation, schema)
+  private newHandle<A>(state: KeyState, schema: Schema.Schema<A, any> | undefined, fiber: Fiber.RuntimeFiber<any, any>, eager?: StackHolder) {
+    const f = new FutureImpl<A, any>(this, state, this.generation, schema)
     if (this.live !== undefined) {
       f.site = captureSite(fiber, this.clock, eager)
       this.live.add(f)
@@ -306,7 +310,7 @@ export class ClientImpl {
   }
 
   private take<A>(fiber: Fiber.RuntimeFiber<any, any>, key: Key, schema: Schema.Schema<A, any> | undefined, bag: Bag, eager?: StackHolder): FutureImpl<A, any> {
-    const f = this.newHandle(key, this.ref(key, true), schema, fiber, eager)
+    const f = this.newHandle(this.ref(key, true), schema, fiber, eager)
     f.bag = bag
     bag.add(f)
     return f
@@ -329,7 +333,7 @@ export class ClientImpl {
     return Effect.withFiberRuntime((fiber) => {
       if (this.closed) return Effect.fail(new ClientClosedError({ clientId: this.id }))
       const st = this.ref(key, true)
-      const f = this.newHandle(key, st, schema, fiber, eager)
+      const f = this.newHandle(st, schema, fiber, eager)
       f.detached = true
       if (f.site !== undefined) {
         this.live!.delete(f)
@@ -519,7 +523,7 @@ export class ClientImpl {
           }
         }
         const token = task.pure ? tokenize([task.name, task.python ?? null, args]) : randomToken()
-        prepared[i] = [`${task.name}-${token}`, args, deps.map((d) => d.key)]
+        prepared[i] = [makeKey(task.name, token), args, deps.map((d) => d.key)]
       }
       for (let i = 0; i < prepared.length; i++) {
         const [key, args, dependencies] = prepared[i]!
@@ -529,7 +533,7 @@ export class ClientImpl {
           specs.push({ key, task, args, dependencies })
           keys.push(key)
         }
-        const f = this.newHandle<A>(key, st, task.result, fiber)
+        const f = this.newHandle<A>(st, task.result, fiber)
         f.bag = bag
         bag.add(f)
         out[i] = f
@@ -545,12 +549,12 @@ export class ClientImpl {
       const out: Array<FutureImpl<A, any>> = new Array(values.length)
       for (let i = 0; i < values.length; i++) {
         const value = values[i]
-        const key = `${typeName(value)}-${options?.hash === false ? randomToken() : tokenize(value)}`
+        const key = makeKey(typeName(value), options?.hash === false ? randomToken() : tokenize(value))
         const existing = this.states.get(key)
         // Scatter itself makes the scheduler want the key: no desire message.
         const st = this.ref(key, false)
         if (existing === undefined) entries.push([key, value])
-        const f = this.newHandle<A>(key, st, undefined, fiber)
+        const f = this.newHandle<A>(st, undefined, fiber)
         f.bag = bag
         bag.add(f)
         out[i] = f

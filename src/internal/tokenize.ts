@@ -59,6 +59,12 @@ export const tokenize = (value: unknown): string => {
   return s === undefined ? randomToken() : createHash("md5").update(s).digest("hex")
 }
 
+/**
+ * `prefix-token` as one flat string: a template literal would leave a V8 cons
+ * string (prefix, "-", token) alive beside every key.
+ */
+export const makeKey = (prefix: string, token: string): string => Buffer.from(`${prefix}-${token}`, "utf8").toString("utf8")
+
 /** Dask's `type(v).__name__` for the key prefix of a scattered value. */
 export const typeName = (value: unknown): string => {
   if (value === null || value === undefined) return "NoneType"
