@@ -155,6 +155,7 @@ export const make = (address = "test://scheduler"): Effect.Effect<Context.Contex
           impl.forgetUnwanted(keys)
         }),
       restart: scripted(() => {
+        impl.placeholders.clear()
         impl.tasks.clear()
         impl.values.clear()
         impl.errors.clear()

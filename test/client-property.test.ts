@@ -3,21 +3,26 @@
  * clients, checked against a simple model after every step: the keys the
  * scheduler believes each client wants are exactly the keys that client holds
  * live handles on, counts match and are never negative, and nothing that has
- * an outcome waits.
+ * an outcome waits. It runs against the test scheduler (with scripted
+ * reports) and against the embedded scheduler (which computes for real, and
+ * where worker memory must hold exactly what is wanted or still needed, and
+ * nothing once every scope has closed).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Queue, Scope } from "effect"
+import { Deferred, Effect, Exit, Fiber, Layer, Queue, Scope } from "effect"
 import * as fc from "fast-check"
-import { Client, Future, Task, TestScheduler } from "../src/index.js"
+import { Client, EmbeddedScheduler, Future, Task, TestScheduler } from "../src/index.js"
 import type { ClientImpl, FutureImpl } from "../src/internal/client.js"
 
 const inc = Task.make("inc", (x: number) => x + 1)
+const add = Task.make("add", (x: number, y: number) => x + y)
 const N_ARGS = 4
 const N_SCOPES = 3
 const N_FIBERS = 3
 
 type Op =
   | { readonly _tag: "submit"; readonly fiber: number; readonly arg: number; readonly scope: number }
+  | { readonly _tag: "submitDep"; readonly fiber: number; readonly handle: number; readonly arg: number; readonly scope: number }
   | { readonly _tag: "fromKey"; readonly fiber: number; readonly key: number; readonly scope: number }
   | { readonly _tag: "retain"; readonly handle: number; readonly scope: number }
   | { readonly _tag: "release"; readonly handle: number }
@@ -36,20 +41,89 @@ const scopeIx = fc.integer({ min: 0, max: N_SCOPES - 1 })
 const handleIx = fc.nat(200)
 const keyIx = fc.integer({ min: 0, max: 2 * N_ARGS - 1 })
 
-const opArb: fc.Arbitrary<Op> = fc.oneof(
+const clientOps = [
   { weight: 5, arbitrary: fc.record({ _tag: fc.constant("submit" as const), fiber: fiberIx, arg: argIx, scope: scopeIx }) },
+  { weight: 3, arbitrary: fc.record({ _tag: fc.constant("submitDep" as const), fiber: fiberIx, handle: handleIx, arg: argIx, scope: scopeIx }) },
   { weight: 3, arbitrary: fc.record({ _tag: fc.constant("fromKey" as const), fiber: fiberIx, key: keyIx, scope: scopeIx }) },
   { weight: 2, arbitrary: fc.record({ _tag: fc.constant("retain" as const), handle: handleIx, scope: scopeIx }) },
   { weight: 4, arbitrary: fc.record({ _tag: fc.constant("release" as const), handle: handleIx }) },
   { weight: 2, arbitrary: fc.record({ _tag: fc.constant("closeScope" as const), scope: scopeIx }) },
   { weight: 1, arbitrary: fc.record({ _tag: fc.constant("interrupt" as const), fiber: fiberIx, arg: argIx }) },
-  { weight: 1, arbitrary: fc.record({ _tag: fc.constant("cancel" as const), handle: handleIx }) },
+  { weight: 1, arbitrary: fc.record({ _tag: fc.constant("cancel" as const), handle: handleIx }) }
+] as const
+/** What only a scripted scheduler can do. */
+const scriptedOps = [
   { weight: 1, arbitrary: fc.constant({ _tag: "restart" as const }) },
   { weight: 2, arbitrary: fc.record({ _tag: fc.constant("finish" as const), key: keyIx }) },
   { weight: 1, arbitrary: fc.record({ _tag: fc.constant("fail" as const), key: keyIx }) },
   { weight: 1, arbitrary: fc.record({ _tag: fc.constant("lose" as const), key: keyIx }) },
   { weight: 1, arbitrary: fc.record({ _tag: fc.constant("schedulerCancel" as const), key: keyIx }) }
-)
+] as const
+const ops = (scripted: boolean): fc.Arbitrary<ReadonlyArray<Op>> =>
+  fc.array(scripted ? fc.oneof(...clientOps, ...scriptedOps) : fc.oneof(...clientOps), { minLength: 1, maxLength: 40 })
+
+/** What a backend lets the test observe. */
+interface Backend {
+  readonly name: string
+  readonly layer: Layer.Layer<any>
+  readonly scripted: boolean
+  /** The keys the scheduler believes `clientId` wants. */
+  readonly wants: (clientId: string) => Effect.Effect<ReadonlySet<string>, never, any>
+  /** Waits until reports and any computation triggered so far have run. */
+  readonly settle: Effect.Effect<void, never, any>
+  /** The scheduler's dependents of each key right now (the model's cancel cascade follows the real graph). */
+  readonly dependents: Effect.Effect<ReadonlyMap<string, ReadonlyArray<string>>, never, any>
+  /** Checks the scheduler's own memory invariants (after each step, and at the end with `final`). */
+  readonly check: (final: boolean) => Effect.Effect<void, never, any>
+}
+
+const testBackend: Backend = {
+  name: "test scheduler",
+  layer: TestScheduler.layer,
+  scripted: true,
+  wants: (id) => Effect.flatMap(TestScheduler.TestScheduler, (t) => t.wants(id)),
+  settle: Effect.flatMap(TestScheduler.TestScheduler, (t) => t.settle),
+  dependents: Effect.map(Effect.flatMap(TestScheduler.TestScheduler, (t) => t.tasks), (tasks) => {
+    const out = new Map<string, Array<string>>()
+    for (const spec of tasks.values()) {
+      for (const dep of spec.dependencies) out.set(dep, [...(out.get(dep) ?? []), spec.key])
+    }
+    return out
+  }),
+  check: () => Effect.void
+}
+
+const embeddedBackend: Backend = {
+  name: "embedded scheduler",
+  layer: EmbeddedScheduler.layer({ workers: 2, slots: 2 }),
+  scripted: false,
+  wants: (id) =>
+    Effect.map(
+      Effect.flatMap(EmbeddedScheduler.EmbeddedScheduler, (e) => e.snapshot),
+      (snap) => new Set(snap.clients.get(id) ?? [])
+    ),
+  settle: Effect.repeatN(Effect.yieldNow(), 4),
+  dependents: Effect.map(
+    Effect.flatMap(EmbeddedScheduler.EmbeddedScheduler, (e) => e.snapshot),
+    (snap) => new Map(Array.from(snap.tasks.values(), (ts) => [ts.key, ts.dependents] as const))
+  ),
+  check: (final) =>
+    Effect.gen(function*() {
+      const snap = yield* Effect.flatMap(EmbeddedScheduler.EmbeddedScheduler, (e) => e.snapshot)
+      // Worker memory holds exactly what someone wants or a waiting dependent still needs.
+      for (const w of snap.workers) {
+        for (const key of w.keys) {
+          const ts = snap.tasks.get(key)
+          assert.isDefined(ts, `${key} in memory but unknown`)
+          assert.isTrue(ts!.whoWants.length > 0 || ts!.waiters.length > 0, `${key} held for nobody`)
+        }
+      }
+      if (final) {
+        assert.strictEqual(snap.workers.reduce((n, w) => n + w.bytes, 0), 0, "bytes held after every scope closed")
+        assert.strictEqual(snap.tasks.size, 0, "tasks left after every scope closed")
+      }
+    })
+}
 
 interface Handle {
   readonly future: FutureImpl<any, any>
@@ -63,10 +137,11 @@ interface Handle {
 /** Fiber `i` runs with client `i % 2` as its current client. */
 const clientOfFiber = (fiber: number) => fiber % 2
 
-const run = (ops: ReadonlyArray<Op>) =>
+const run = (backend: Backend, ops: ReadonlyArray<Op>) =>
   Effect.gen(function*() {
-    const test = yield* TestScheduler.TestScheduler
-    const clients = [yield* Client.make(), yield* Client.make()] as const
+    const test = backend.scripted ? yield* TestScheduler.TestScheduler : undefined
+    const clientScope = yield* Scope.make()
+    const clients = [yield* Client.make().pipe(Scope.extend(clientScope)), yield* Client.make().pipe(Scope.extend(clientScope))] as const
     // Each worker fiber executes the commands sent to it, with its own current client.
     const inboxes = yield* Effect.forEach(Array.from({ length: N_FIBERS }), () => Queue.unbounded<Effect.Effect<void, unknown>>())
     for (let i = 0; i < N_FIBERS; i++) {
@@ -89,10 +164,42 @@ const run = (ops: ReadonlyArray<Op>) =>
     const epochOf = (client: number, key: string) => epochs[client]!.get(key) ?? 0
     const bump = (client: number, key: string) => epochs[client]!.set(key, epochOf(client, key) + 1)
     const live = (h: Handle) => !h.released && epochOf(h.client, h.key) === h.epoch
+    // Dask's `_cancel_key` silently drops a client's interest in a dependent others want too; the client is not told.
+    const dropped = [new Set<string>(), new Set<string>()]
+    let dependents: ReadonlyMap<string, ReadonlyArray<string>> = new Map()
+    const liveKeys = (c: number) => {
+      const out = new Set<string>()
+      for (const h of handles) if (h.client === c && live(h)) out.add(h.key)
+      for (const k of dropped[c]!) if (!out.has(k)) dropped[c]!.delete(k) // that state is over
+      return out
+    }
+    const modelWants = (c: number) => {
+      const out = liveKeys(c)
+      for (const k of dropped[c]!) out.delete(k)
+      return out
+    }
+    const wantedBy = (key: string) => [0, 1].filter((c) => modelWants(c).has(key))
+    /** The model of Dask's `_cancel_key(key, client, force=False)`. */
+    const cancelKey = (key: string, c: number, top: boolean): void => {
+      const who = wantedBy(key)
+      if (who.length === 0) {
+        if (top) bump(c, key)
+        return
+      }
+      const sole = who.length === 1 && who[0] === c
+      if (sole) {
+        for (const d of dependents.get(key) ?? []) cancelKey(d, c, false)
+        bump(c, key)
+      } else if (top) {
+        bump(c, key) // the client drops its own state for the key it cancelled
+      } else if (who.includes(c)) {
+        dropped[c]!.add(key)
+      }
+    }
     const keys: Array<string> = []
     const keyName = (i: number) => keys[i % Math.max(keys.length, 1)] ?? `k${i}`
 
-    const add = (future: FutureImpl<any, any>, client: number, scope: Scope.CloseableScope) => {
+    const track = (future: FutureImpl<any, any>, client: number, scope: Scope.CloseableScope) => {
       handles.push({ future, client, key: future.key, scope, epoch: epochOf(client, future.key), released: false })
       if (!keys.includes(future.key)) keys.push(future.key)
     }
@@ -102,13 +209,26 @@ const run = (ops: ReadonlyArray<Op>) =>
         case "submit": {
           const scope = scopes[op.scope]!
           const r = yield* onFiber(op.fiber, Client.submit(inc, op.arg).pipe(Scope.extend(scope)))
-          if (r._tag === "Right") add(r.right as any, clientOfFiber(op.fiber), scope)
+          if (r._tag === "Right") track(r.right as any, clientOfFiber(op.fiber), scope)
+          break
+        }
+        case "submitDep": {
+          const dep = handles[op.handle % Math.max(handles.length, 1)]
+          if (dep === undefined) break
+          const scope = scopes[op.scope]!
+          const r = yield* onFiber(op.fiber, Client.submit(add, dep.future as any, op.arg).pipe(Scope.extend(scope)))
+          if (r._tag === "Right") {
+            track(r.right as unknown as FutureImpl<any, any>, clientOfFiber(op.fiber), scope)
+          } else {
+            // Only a cancelled (released or stale) dependency is refused.
+            assert.strictEqual(dep.future.status, "cancelled")
+          }
           break
         }
         case "fromKey": {
           const scope = scopes[op.scope]!
           const r = yield* onFiber(op.fiber, Future.fromKey(keyName(op.key)).pipe(Scope.extend(scope)))
-          if (r._tag === "Right") add(r.right as any, clientOfFiber(op.fiber), scope)
+          if (r._tag === "Right") track(r.right as any, clientOfFiber(op.fiber), scope)
           break
         }
         case "retain": {
@@ -116,7 +236,7 @@ const run = (ops: ReadonlyArray<Op>) =>
           if (h === undefined) break
           const scope = scopes[op.scope]!
           const f = yield* Future.retain(h.future).pipe(Scope.extend(scope))
-          add(f as any, h.client, scope)
+          track(f as any, h.client, scope)
           break
         }
         case "release": {
@@ -151,12 +271,13 @@ const run = (ops: ReadonlyArray<Op>) =>
           const h = handles[op.handle % Math.max(handles.length, 1)]
           if (h === undefined) break
           const wasLive = live(h)
+          dependents = yield* backend.dependents
           yield* Future.cancel(h.future)
-          if (wasLive) bump(h.client, h.key)
+          if (wasLive) cancelKey(h.key, h.client, true)
           break
         }
         case "restart": {
-          yield* test.restart
+          yield* test!.restart
           for (const h of handles) if (live(h)) bump(h.client, h.key)
           break
         }
@@ -165,12 +286,12 @@ const run = (ops: ReadonlyArray<Op>) =>
         case "lose":
         case "schedulerCancel": {
           const key = keyName(op.key)
-          if (op._tag === "finish") yield* test.finish(key, 1)
-          else if (op._tag === "fail") yield* test.fail(key, { type: "ValueError" })
-          else if (op._tag === "lose") yield* test.lose(key)
+          if (op._tag === "finish") yield* test!.finish(key, 1)
+          else if (op._tag === "fail") yield* test!.fail(key, { type: "ValueError" })
+          else if (op._tag === "lose") yield* test!.lose(key)
           else {
-            const affected = new Set(handles.filter((h) => live(h) && h.key === key).map((h) => h.client))
-            yield* test.cancel([key])
+            const affected = wantedBy(key)
+            yield* test!.cancel([key])
             for (const c of affected) bump(c, key)
           }
           if (op._tag === "finish" || op._tag === "fail") {
@@ -186,14 +307,14 @@ const run = (ops: ReadonlyArray<Op>) =>
           break
         }
       }
-      yield* test.settle
+      yield* backend.settle
 
       for (let c = 0; c < 2; c++) {
         const client = clients[c] as unknown as ClientImpl
         const expected = new Map<string, number>()
         for (const h of handles) if (h.client === c && live(h)) expected.set(h.key, (expected.get(h.key) ?? 0) + 1)
-        const wants = yield* test.wants(client.id)
-        assert.deepStrictEqual(new Set(wants), new Set(expected.keys()), `wants of client ${c} after ${JSON.stringify(op)}`)
+        const wants = yield* backend.wants(client.id)
+        assert.deepStrictEqual(new Set(wants), modelWants(c), `wants of client ${c} after ${JSON.stringify(op)}`)
         assert.deepStrictEqual(
           new Map(Array.from(client.states, ([k, st]) => [k, st.count])),
           expected,
@@ -203,16 +324,24 @@ const run = (ops: ReadonlyArray<Op>) =>
           if (h.client === c && !h.released && !live(h)) assert.strictEqual(h.future.status, "cancelled")
         }
       }
+      yield* backend.check(false)
     }
-  }).pipe(Effect.scoped, Effect.provide(TestScheduler.layer))
+    for (const scope of scopes) yield* Scope.close(scope, Exit.void)
+    yield* backend.settle
+    for (const client of clients) assert.strictEqual((yield* backend.wants(client.id)).size, 0)
+    yield* Scope.close(clientScope, Exit.void)
+    yield* backend.settle
+    yield* backend.check(true)
+  }).pipe(Effect.scoped, Effect.provide(Layer.fresh(backend.layer)))
 
 describe("Client reference counting (property)", () => {
-  it.effect("scheduler wants == live handles, across fibers, clients and reports", () =>
-    Effect.promise(() =>
-      fc.assert(
-        fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 40 }), (ops) => Effect.runPromise(run(ops))),
-        { numRuns: 1000 }
-      )
-    ))
-
+  for (const backend of [testBackend, embeddedBackend]) {
+    it.effect(`scheduler wants == live handles, across fibers and clients (${backend.name})`, () =>
+      Effect.promise(() =>
+        fc.assert(
+          fc.asyncProperty(ops(backend.scripted), (ops) => Effect.runPromise(run(backend, ops) as Effect.Effect<void>)),
+          { numRuns: 1000 }
+        )
+      ))
+  }
 })

@@ -30,6 +30,8 @@ export class TestSchedulerImpl {
   readonly values = new Map<Key, { readonly value: unknown; readonly nbytes: number; readonly type: string | undefined }>()
   readonly errors = new Map<Key, ErrorInfo>()
   readonly datasets = new Map<string, ReadonlyArray<Key>>()
+  /** Keys desired before anything computed them: Dask makes a placeholder task (known, never run). */
+  readonly placeholders = new Set<Key>()
 
   constructor(readonly address: string) {}
 
@@ -45,19 +47,41 @@ export class TestSchedulerImpl {
     return false
   }
 
+  /** As Dask: a key has a task state while it is computed, held, erred, or wanted by anyone. */
   known(key: Key): boolean {
-    return this.tasks.has(key) || this.values.has(key) || this.errors.has(key)
+    return this.tasks.has(key) || this.values.has(key) || this.errors.has(key) || this.placeholders.has(key) ||
+      this.isWanted(key)
   }
 
   /** Forgets keys nobody wants, as Dask's scheduler does. */
   forgetUnwanted(keys: Iterable<Key>): void {
     for (const key of keys) {
       if (!this.isWanted(key)) {
+        this.placeholders.delete(key)
         this.tasks.delete(key)
         this.values.delete(key)
         this.errors.delete(key)
       }
     }
+  }
+
+  /**
+   * Dask's `_cancel_key`: when this client is the only one that wants the key
+   * (or `force`), its dependents are cancelled first and the wanters are told;
+   * then the key is released for this client (every wanter with `force`).
+   */
+  cancelKey(key: Key, entry: ClientEntry, force: boolean): void {
+    const wanters = this.wanters(key)
+    if (wanters.length === 0) return
+    const sole = force || (wanters.length === 1 && wanters[0] === entry)
+    if (sole) {
+      for (const spec of Array.from(this.tasks.values())) {
+        if (spec.dependencies.includes(key)) this.cancelKey(spec.key, entry, force)
+      }
+      for (const w of wanters) w.reports.unsafeOffer({ _tag: "CancelledKeys", keys: [key], reason: "cancelled" })
+    }
+    for (const w of force ? wanters : [entry]) w.wants.delete(key)
+    this.forgetUnwanted([key])
   }
 
   /** Reports the current outcome of `key` to one client, if it has one. */
@@ -103,6 +127,7 @@ export class TestSchedulerImpl {
           return
         }
         for (const key of message.keys) {
+          if (!this.known(key)) this.placeholders.add(key)
           entry.wants.add(key)
           this.reportState(entry, key)
         }
@@ -114,15 +139,7 @@ export class TestSchedulerImpl {
         return
       }
       case "Cancel": {
-        const targets = message.force ? Array.from(this.clients.values()) : [entry]
-        for (const key of message.keys) {
-          for (const target of targets) {
-            if (target.wants.delete(key)) {
-              target.reports.unsafeOffer({ _tag: "CancelledKeys", keys: [key], reason: "cancelled" })
-            }
-          }
-        }
-        this.forgetUnwanted(message.keys)
+        for (const key of message.keys) this.cancelKey(key, entry, message.force)
         return
       }
       case "Heartbeat":
