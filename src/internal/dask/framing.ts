@@ -125,15 +125,29 @@ export class FrameReader {
       const raw = this.copyOut(16, 8 * this.count)
       const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength)
       const lengths: Array<number> = new Array(this.count)
-      const payload = this.total - 8 - 8 * this.count
+      // The declared length covers the prelude and every frame (2022.12), or only the
+      // frames before the first uncompressed buffer (2024.12, distributed/comm/tcp.py
+      // `_add_frames_header`), the rest following as the prelude lists them. Either way
+      // it ends on a frame boundary; the prelude gives the real size.
+      const prelude = 8 + 8 * this.count
+      let boundary = this.total === prelude
       let sum = 0
       for (let i = 0; i < this.count; i++) {
         const length = u64(view, 8 * i)
         sum += length
-        if (sum > payload) return malformed(`frame lengths exceed the ${payload} payload bytes declared`)
         lengths[i] = length
+        if (prelude + sum === this.total) boundary = true
+        if (prelude + sum > this.maxMessageBytes) {
+          return boundary
+            ? new ProtocolError({
+              reason: "FrameTooLarge",
+              message: `message of more than ${this.maxMessageBytes} bytes (by its frame lengths) exceeds the bound`
+            })
+            : malformed(`frame lengths exceed the ${this.total} bytes declared`)
+        }
       }
-      if (sum !== payload) return malformed(`frame lengths sum to ${sum}, ${payload} declared`)
+      if (!boundary) return malformed(`declared length ${this.total} does not end on a frame boundary (frames sum to ${sum})`)
+      this.total = prelude + sum
       this.lengths = lengths
     }
     const size = 8 + this.total

@@ -1,0 +1,511 @@
+/**
+ * A `Session` on a real Dask scheduler: client messages become stream ops or
+ * RPCs, stream ops become `SchedulerReport`s, and a lost stream is reported
+ * and re-registered on a schedule.
+ */
+import * as Deferred from "effect/Deferred"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as FiberSet from "effect/FiberSet"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import type * as Schedule from "effect/Schedule"
+import * as Scope from "effect/Scope"
+import {
+  ConnectionLostError,
+  DecodeError,
+  LostDataError,
+  ProtocolError,
+  type SchedulerError,
+  type UnsupportedTaskError
+} from "../../Errors.js"
+import type {
+  ClientMessage,
+  Key,
+  ScatterOptions,
+  SchedulerReport,
+  Session,
+  TaskSpec,
+  WorkerInfo
+} from "../../Scheduler.js"
+import type * as Task from "../../Task.js"
+import type { Address } from "./connection.js"
+import * as Graph from "./graph.js"
+import { checkValue, deserialize, Serialized, ToSerialize } from "./message.js"
+import { readPickle } from "./pickle.js"
+import * as Rpc from "./rpc.js"
+import * as Stream from "./stream.js"
+import { errorInfo } from "./taskErred.js"
+import { chooseDialect, type Dialect } from "./version.js"
+
+/** @internal */
+export interface SessionOptions {
+  readonly clientId: string
+  readonly address: Address
+  readonly pool: Rpc.Pool
+  readonly maxMessageBytes: number
+  readonly connectTimeout: Duration.Duration
+  readonly batchInterval: Duration.Duration
+  readonly heartbeat: Duration.Duration
+  readonly reconnect: Schedule.Schedule<unknown, unknown>
+  readonly closeTimeout: Duration.Duration
+}
+
+const field = Rpc.field
+
+/** Dask keys after 2023.9 may be ints or tuples; render them as Python does. */
+const keyToString = (key: unknown): Key => {
+  if (typeof key === "string") return key
+  if (typeof key === "number" || typeof key === "bigint") return String(key)
+  if (Array.isArray(key)) {
+    const parts = key.map((k) => (typeof k === "string" ? `'${k}'` : keyToString(k)))
+    return `(${parts.join(", ")}${parts.length === 1 ? "," : ""})`
+  }
+  if (key instanceof Uint8Array) return Buffer.from(key).toString("latin1")
+  return String(key)
+}
+
+/** `cancelled-keys.keys` is an array, a `Set`, or an undecoded `{__Set__, as-list}` map. */
+const keyList = (u: unknown): Array<Key> => {
+  if (Array.isArray(u)) return u.map(keyToString)
+  if (u instanceof Set) return Array.from(u, keyToString)
+  const asList = field(u, "as-list")
+  if (Array.isArray(asList)) return asList.map(keyToString)
+  if (u instanceof Map) return Array.from(u.keys(), keyToString)
+  if (typeof u === "object" && u !== null) return Object.keys(u)
+  return u === undefined || u === null ? [] : [keyToString(u)]
+}
+
+/** Entries of a decoded map (object or `Map`), keys rendered as strings. */
+const entries = (u: unknown): Array<readonly [Key, unknown]> => {
+  if (u instanceof Map) return Array.from(u, ([k, v]) => [keyToString(k), v] as const)
+  if (typeof u === "object" && u !== null && !Array.isArray(u)) return Object.entries(u)
+  return []
+}
+
+const unexpected = (op: string, reply: unknown) =>
+  new ProtocolError({
+    reason: "UnexpectedReply",
+    message: `unexpected reply to ${op}: ${String(typeof reply === "object" ? JSON.stringify(reply)?.slice(0, 200) : reply)}`
+  })
+
+const versionsOf = (pool: Rpc.Pool): Effect.Effect<{ readonly reply: unknown; readonly dialect: Dialect }, SchedulerError> =>
+  Effect.flatMap(Rpc.call(pool, { op: "versions" }), (reply) =>
+    Either.match(chooseDialect(reply), {
+      onLeft: (error) => Effect.fail(error),
+      onRight: (dialect) => Effect.succeed({ reply, dialect })
+    }))
+
+/** Echo only `packages`: enough for `warning: ""` on both versions. */
+const versionsEcho = (reply: unknown) => ({ packages: field(reply, "packages") ?? {} })
+
+/**
+ * Registers a client and returns its `Session`. Fails with
+ * `UnsupportedVersionError` before registering when the scheduler's version
+ * cannot be driven.
+ *
+ * @internal
+ */
+export const make = (options: SessionOptions): Effect.Effect<Session, SchedulerError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { address, clientId, pool } = options
+    const initial = yield* versionsOf(pool)
+    let dialect = initial.dialect
+
+    const reports = yield* Queue.unbounded<SchedulerReport>()
+    const outbox = new Stream.Outbox()
+    // Watchers, reconnects and cancel RPCs; interrupted first when the session closes.
+    const fibers = yield* FiberSet.make<unknown, unknown>()
+    const runFork = yield* FiberSet.runtime(fibers)<never>()
+
+    let current: { readonly stream: Stream.Stream; readonly scope: Scope.CloseableScope } | undefined
+    let closing = false
+    let closeSent = false
+    let gaveUp = false
+    const lostForGood = new ConnectionLostError({ address: address.url, cause: "gave up reconnecting" })
+
+    // --- scheduler → client -------------------------------------------------
+    const typeNames = new Map<string, string>()
+    const typeName = (bytes: unknown): string | undefined => {
+      if (!(bytes instanceof Uint8Array)) return undefined
+      const id = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1")
+      let name = typeNames.get(id)
+      if (name === undefined) {
+        const decoded = readPickle(bytes)
+        name = Either.isRight(decoded) ? globalName(decoded.right) : "unknown"
+        if (typeNames.size < 1024) typeNames.set(id, name)
+      }
+      return name
+    }
+
+    const offer = (report: SchedulerReport) => {
+      Queue.unsafeOffer(reports, report)
+    }
+
+    const onOp = (msg: unknown) => {
+      switch (field(msg, "op")) {
+        case "key-in-memory": {
+          const type = typeName(field(msg, "type"))
+          offer({ _tag: "KeyInMemory", key: keyToString(field(msg, "key")), type })
+          return
+        }
+        case "task-erred": {
+          offer({
+            _tag: "TaskErred",
+            key: keyToString(field(msg, "key")),
+            error: errorInfo(field(msg, "exception"), field(msg, "traceback"))
+          })
+          return
+        }
+        case "cancelled-key": {
+          offer({ _tag: "CancelledKeys", keys: [keyToString(field(msg, "key"))], reason: "cancelled by the scheduler" })
+          return
+        }
+        case "cancelled-keys": {
+          const reason = field(msg, "reason")
+          offer({
+            _tag: "CancelledKeys",
+            keys: keyList(field(msg, "keys")),
+            reason: typeof reason === "string" ? reason : "cancelled by the scheduler"
+          })
+          return
+        }
+        case "lost-data": {
+          offer({ _tag: "LostData", key: keyToString(field(msg, "key")) })
+          return
+        }
+        case "task-retried": {
+          offer({ _tag: "TaskRetried", key: keyToString(field(msg, "key")) })
+          return
+        }
+        case "restart": {
+          offer({ _tag: "Restart" })
+          return
+        }
+        // `stream-closed`: the comm ends right after; `closed` handles it.
+        default:
+          return
+      }
+    }
+
+    // --- the stream, its loss and its return -------------------------------
+    const streamOptions = (versions: unknown): Stream.StreamOptions => ({
+      clientId,
+      versions: versionsEcho(versions),
+      maxMessageBytes: options.maxMessageBytes,
+      connectTimeout: options.connectTimeout,
+      batchInterval: options.batchInterval,
+      heartbeat: options.heartbeat,
+      onOp
+    })
+
+    // Stream comms live in their own scopes, closed here (on loss) or by the
+    // session's finalizer after `close-client` went out.
+    const open = (versions: unknown): Effect.Effect<void, ConnectionLostError | ProtocolError> =>
+      Effect.gen(function*() {
+        const scope = yield* Scope.make()
+        const stream = yield* Stream.register(address, outbox, streamOptions(versions)).pipe(
+          Scope.extend(scope),
+          Effect.onError(() => Scope.close(scope, Exit.void))
+        )
+        if (closing) return yield* Scope.close(scope, Exit.void)
+        current = { stream, scope }
+        runFork(Deferred.await(stream.connection.closed).pipe(
+          Effect.catchAll((error) => onLost(error, scope))
+        ))
+      })
+
+    const onLost = (error: ConnectionLostError | ProtocolError, scope: Scope.CloseableScope) =>
+      Effect.gen(function*() {
+        if (current?.scope === scope) current = undefined
+        yield* Scope.close(scope, Exit.void)
+        if (closing || closeSent) return
+        outbox.clear()
+        offer({
+          _tag: "ConnectionLost",
+          error: error instanceof ConnectionLostError
+            ? error
+            : new ConnectionLostError({ address: address.url, cause: error })
+        })
+        yield* reconnect
+      })
+
+    const reconnect: Effect.Effect<void> = Effect.gen(function*() {
+      const attempt = Effect.gen(function*() {
+        const next = yield* versionsOf(pool)
+        // The scheduler may have come back as another version: encode for it from now on.
+        dialect = next.dialect
+        yield* open(next.reply)
+      })
+      const ok = yield* attempt.pipe(
+        Effect.retry(options.reconnect),
+        Effect.as(true),
+        Effect.catchAll(() => Effect.succeed(false))
+      )
+      if (ok && !closing) offer({ _tag: "Reconnected" })
+      // The schedule gave up: nothing will carry queued messages any more.
+      if (!ok && !closing) {
+        gaveUp = true
+        outbox.clear()
+        // Fails what was submitted while reconnecting; later submissions fail in `send`.
+        offer({ _tag: "ConnectionLost", error: lostForGood })
+      }
+    })
+
+    yield* open(initial.reply)
+
+    yield* Effect.addFinalizer(() =>
+      Effect.gen(function*() {
+        closing = true
+        yield* FiberSet.clear(fibers)
+        const c = current
+        current = undefined
+        if (c !== undefined) {
+          if (!closeSent) {
+            closeSent = true
+            yield* Stream.close(c.stream, outbox, options.closeTimeout)
+          } else {
+            yield* Deferred.await(c.stream.connection.closed).pipe(Effect.timeout(options.closeTimeout), Effect.ignore)
+          }
+          yield* Scope.close(c.scope, Exit.void)
+        }
+        yield* Queue.shutdown(reports)
+      })
+    )
+
+    // --- client → scheduler -------------------------------------------------
+    const refuse = (tasks: ReadonlyArray<TaskSpec>, error: UnsupportedTaskError) => {
+      for (const t of tasks) {
+        offer({
+          _tag: "TaskErred",
+          key: t.key,
+          error: { type: "UnsupportedTaskError", message: error.message, traceback: "" }
+        })
+      }
+    }
+
+    const send = (message: ClientMessage): void => {
+      if (closeSent) return
+      if (gaveUp) {
+        if (message._tag === "UpdateGraph") offer({ _tag: "ConnectionLost", error: lostForGood })
+        return
+      }
+      switch (message._tag) {
+        case "UpdateGraph": {
+          const encoded = dialect.graph === "2022.12"
+            ? Graph.updateGraph2022(message.tasks, message.keys, clientId)
+            : Graph.updateGraph2024(message.tasks, message.keys, clientId)
+          if (Either.isLeft(encoded)) return refuse(message.tasks, encoded.left)
+          outbox.push(encoded.right as Stream.Op)
+          return
+        }
+        case "DesireKeys":
+          outbox.pushKeys("client-desires-keys", message.keys, message.client ?? clientId)
+          return
+        case "ReleaseKeys":
+          outbox.pushKeys("client-releases-keys", message.keys, clientId)
+          return
+        case "Cancel": {
+          if (dialect.cancel === "stream") {
+            outbox.push({ op: "cancel-keys", keys: message.keys.slice(), client: clientId, force: message.force })
+          } else {
+            // The RPC must not overtake the update-graph that created the keys.
+            const keys = message.keys.slice()
+            runFork(Effect.zipRight(
+              outbox.sync,
+              Effect.ignore(Rpc.call(pool, { op: "cancel", keys, client: clientId, force: message.force }))
+            ))
+          }
+          return
+        }
+        case "Heartbeat":
+          outbox.push({ op: "heartbeat-client" })
+          return
+        case "Close": {
+          closeSent = true
+          outbox.push({ op: "close-client" })
+          outbox.push({ op: "close-stream" })
+          return
+        }
+      }
+    }
+
+    // --- request/reply ------------------------------------------------------
+    const decodeAll = (
+      data: unknown,
+      into: Map<Key, unknown>,
+      retry: Array<Key> | undefined
+    ): Effect.Effect<void, DecodeError> => {
+      for (const [key, value] of entries(data)) {
+        if (!(value instanceof Serialized)) {
+          into.set(key, value)
+          continue
+        }
+        const decoded = deserialize(value)
+        if (Either.isRight(decoded)) {
+          into.set(key, decoded.right)
+        } else if (retry !== undefined && field(value.header, "serializer") === "error") {
+          retry.push(key)
+        } else {
+          return Effect.fail(decoded.left)
+        }
+      }
+      return Effect.void
+    }
+
+    const gatherWith = (
+      keys: ReadonlyArray<Key>,
+      serializers: ReadonlyArray<string>
+    ): Effect.Effect<unknown, SchedulerError> =>
+      Effect.flatMap(Rpc.call(pool, { op: "gather", keys, serializers }), (reply): Effect.Effect<unknown, SchedulerError> => {
+        const status = field(reply, "status")
+        if (status === "error") {
+          const missing = keyList(field(reply, "keys"))
+          return Effect.fail(new LostDataError({ key: missing[0] ?? keys[0] ?? "" }))
+        }
+        if (status !== "OK") return Effect.fail(unexpected("gather", reply))
+        return Effect.succeed<unknown>(field(reply, "data"))
+      })
+
+    const gather = (keys: ReadonlyArray<Key>): Effect.Effect<ReadonlyMap<Key, unknown>, SchedulerError> =>
+      Effect.gen(function*() {
+        const out = new Map<Key, unknown>()
+        if (keys.length === 0) return out
+        const retry: Array<Key> = []
+        yield* decodeAll(yield* gatherWith(keys, ["msgpack"]), out, retry)
+        if (retry.length > 0) {
+          // msgpack could not carry these values: ask for pickle, read by the whitelist reader.
+          yield* decodeAll(yield* gatherWith(retry, ["dask", "pickle"]), out, undefined)
+        }
+        for (const key of keys) {
+          if (!out.has(key)) return yield* Effect.fail(new LostDataError({ key }))
+        }
+        return out
+      })
+
+    const scatter = (
+      values: ReadonlyArray<readonly [Key, unknown]>,
+      scatterOptions?: ScatterOptions
+    ): Effect.Effect<void, SchedulerError> => {
+      if (values.length === 0) return Effect.void
+      const data: Record<string, ToSerialize> = {}
+      for (const [key, value] of values) {
+        // Refused here rather than failing inside the connection's encoder.
+        const reason = checkValue(value)
+        if (reason !== undefined) {
+          return Effect.fail(new DecodeError({ serializer: "msgpack", message: `cannot scatter ${key}: ${reason}` }))
+        }
+        data[key] = new ToSerialize(value)
+      }
+      const message: Record<string, unknown> = {
+        op: "scatter",
+        data,
+        client: clientId,
+        broadcast: scatterOptions?.broadcast ?? false,
+        timeout: 10
+      }
+      if (scatterOptions?.workers !== undefined) message.workers = scatterOptions.workers.slice()
+      return Effect.flatMap(Rpc.call(pool, message), (reply) =>
+        Array.isArray(reply) ? Effect.void : Effect.fail(unexpected("scatter", reply)))
+    }
+
+    const stringArrays = (u: unknown): Record<string, ReadonlyArray<string>> => {
+      const out: Record<string, ReadonlyArray<string>> = {}
+      for (const [k, v] of entries(u)) out[k] = Array.isArray(v) ? v.map(keyToString) : []
+      return out
+    }
+
+    const whoHas = (keys?: ReadonlyArray<Key>) =>
+      Effect.map(Rpc.call(pool, keys === undefined ? { op: "who_has" } : { op: "who_has", keys }), stringArrays)
+
+    const hasWhat = () => Effect.map(Rpc.call(pool, { op: "has_what" }), stringArrays)
+
+    const nbytes = (keys?: ReadonlyArray<Key>) =>
+      Effect.map(Rpc.call(pool, { op: "nbytes", summary: false }), (reply) => {
+        const all: Record<Key, number> = {}
+        for (const [k, v] of entries(reply)) if (typeof v === "number") all[k] = v
+        if (keys === undefined) return all
+        const out: Record<Key, number> = {}
+        for (const k of keys) if (k in all) out[k] = all[k]!
+        return out
+      })
+
+    const workers = (): Effect.Effect<ReadonlyArray<WorkerInfo>, SchedulerError> =>
+      Effect.map(
+        Effect.all([Rpc.call(pool, { op: "identity" }), hasWhat(), nbytes()], { concurrency: 3 }),
+        ([identity, held, sizes]) =>
+          entries(field(identity, "workers")).map(([address, info]): WorkerInfo => {
+            const keys = held[address] ?? []
+            let bytes = 0
+            for (const k of keys) bytes += sizes[k] ?? 0
+            const nthreads = field(info, "nthreads")
+            const memoryLimit = field(info, "memory_limit")
+            return {
+              address,
+              nthreads: typeof nthreads === "number" ? nthreads : 0,
+              bytes,
+              keys: keys.length,
+              memoryLimit: typeof memoryLimit === "number" && memoryLimit > 0 ? memoryLimit : undefined
+            }
+          })
+      )
+
+    const publishDataset = (name: string, keys: ReadonlyArray<Key>, override: boolean) =>
+      Effect.flatMap(
+        Rpc.call(pool, {
+          op: "publish_put",
+          keys: keys.slice(),
+          name,
+          data: new ToSerialize(keys.slice()),
+          override,
+          client: clientId
+        }),
+        (reply) =>
+          field(reply, "status") === "OK"
+            ? Effect.void
+            : Effect.fail(unexpected("publish_put", reply))
+      )
+
+    const getDataset = (name: string) =>
+      Effect.map(Rpc.call(pool, { op: "publish_get", name, client: clientId }), (reply) =>
+        reply === null || reply === undefined
+          ? Option.none<ReadonlyArray<Key>>()
+          : Option.some<ReadonlyArray<Key>>(keyList(field(reply, "keys"))))
+
+    const unpublishDataset = (name: string) => Effect.asVoid(Rpc.call(pool, { op: "publish_delete", name }))
+
+    const listDatasets = () =>
+      Effect.map(Rpc.call(pool, { op: "publish_list" }), (reply) =>
+        Array.isArray(reply) ? reply.map((n) => String(n)) : [])
+
+    const check = (task: Task.Any): UnsupportedTaskError | undefined => Graph.checkTask(task)
+
+    return {
+      clientId,
+      send,
+      reports,
+      check,
+      gather,
+      scatter,
+      whoHas,
+      hasWhat,
+      nbytes,
+      workers,
+      publishDataset,
+      getDataset,
+      unpublishDataset,
+      listDatasets
+    } satisfies Session
+  })
+
+/** `module.name` of an inert pickled global descriptor. */
+const globalName = (u: unknown): string => {
+  const module = field(u, "module")
+  const name = field(u, "name")
+  if (typeof module === "string" && typeof name === "string") {
+    return module === "builtins" ? name : `${module}.${name}`
+  }
+  return "unknown"
+}
