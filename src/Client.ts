@@ -219,7 +219,7 @@ export const cancel = (
  * @category results
  */
 export const wait = (futures: ReadonlyArray<Future<any, any>>): Effect.Effect<void> =>
-  Effect.forEach(impls(futures), (f) => f.client.wait(f), { discard: true })
+  internal.waitAll(impls(futures))
 
 /**
  * The futures in completion order. The stream keeps no reference to a

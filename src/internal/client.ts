@@ -193,6 +193,29 @@ const replaceFutures = (value: unknown, deps: Array<FutureImpl<any, any>>, depth
   return value
 }
 
+/**
+ * Waits until every future is finished, erred or cancelled (a lost key is
+ * waited for, as in Dask): one suspension for the lot, not one per future.
+ * @internal
+ */
+export const waitAll = (futures: ReadonlyArray<FutureImpl<any, any>>): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    let pending: Set<KeyState> | undefined
+    for (const f of futures) if (!f.state.done) (pending ??= new Set()).add(f.state)
+    if (pending === undefined) return Effect.void
+    const states = pending
+    return Effect.async<void>((resume) => {
+      let remaining = states.size
+      const listener = () => {
+        if (--remaining === 0) resume(Effect.void)
+      }
+      for (const st of states) (st.listeners ??= new Set()).add(listener)
+      return Effect.sync(() => {
+        for (const st of states) st.listeners?.delete(listener)
+      })
+    })
+  })
+
 /** @internal */
 export interface ClientOptions {
   readonly id?: string | undefined
@@ -576,22 +599,14 @@ export class ClientImpl {
 
   /** Waits until the state is finished, erred or cancelled (lost waits for recomputation, as in Dask). */
   wait(f: FutureImpl<any, any>): Effect.Effect<void> {
-    const st = f.state
-    if (st.done) return Effect.void
-    return Effect.async<void>((resume) => {
-      const listener = () => resume(Effect.void)
-      ;(st.listeners ??= new Set()).add(listener)
-      return Effect.sync(() => {
-        st.listeners?.delete(listener)
-      })
-    })
+    return waitAll([f])
   }
 
   gather<A>(
     futures: ReadonlyArray<FutureImpl<A, any>>,
     errors: "raise" | "skip"
   ): Effect.Effect<Array<A>, FutureError> {
-    return Effect.flatMap(Effect.forEach(futures, (f) => this.wait(f), { discard: true }), () => {
+    return Effect.flatMap(waitAll(futures), () => {
       const keys: Array<Key> = []
       const seen = new Set<Key>()
       for (const f of futures) {
