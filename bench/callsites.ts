@@ -7,35 +7,11 @@
  *
  *   npx tsx bench/callsites.ts [--n 20000] [--rounds 5]
  */
-import { Effect, Layer, Option, Queue } from "effect"
+import { Effect } from "effect"
 import { pathToFileURL } from "node:url"
 import { Client, Future, Memory, Task } from "../src/index.js"
-import { Scheduler } from "../src/Scheduler.js"
+import { NullScheduler } from "./nullScheduler.js"
 
-/** A scheduler that accepts and drops everything. */
-const NullScheduler = Layer.succeed(
-  Scheduler,
-  Scheduler.of({
-    address: "null://",
-    connect: (clientId) =>
-      Effect.map(Queue.unbounded<any>(), (reports) => ({
-        clientId,
-        send: () => {},
-        reports,
-        check: () => undefined,
-        gather: () => Effect.succeed(new Map()),
-        scatter: () => Effect.void,
-        whoHas: () => Effect.succeed({}),
-        hasWhat: () => Effect.succeed({}),
-        nbytes: () => Effect.succeed({}),
-        workers: () => Effect.succeed([]),
-        publishDataset: () => Effect.void,
-        getDataset: () => Effect.succeed(Option.none()),
-        unpublishDataset: () => Effect.void,
-        listDatasets: () => Effect.succeed([])
-      }))
-  })
-)
 
 const inc = Task.make("inc", (x: number) => x + 1, { pure: false })
 

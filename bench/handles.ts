@@ -7,34 +7,10 @@
 import { execFileSync } from "node:child_process"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
-import { Effect, Exit, Layer, Option, Queue, RcMap, Scope } from "effect"
+import { Effect, Exit, RcMap, Scope } from "effect"
 import { Client, Future } from "../src/index.js"
-import { Scheduler } from "../src/Scheduler.js"
+import { NullScheduler } from "./nullScheduler.js"
 
-/** A scheduler that accepts and drops everything: measures the client alone. */
-const NullScheduler = Layer.succeed(
-  Scheduler,
-  Scheduler.of({
-    address: "null://",
-    connect: (clientId) =>
-      Effect.map(Queue.unbounded<any>(), (reports) => ({
-        clientId,
-        send: () => {},
-        reports,
-        check: () => undefined,
-        gather: () => Effect.succeed(new Map()),
-        scatter: () => Effect.void,
-        whoHas: () => Effect.succeed({}),
-        hasWhat: () => Effect.succeed({}),
-        nbytes: () => Effect.succeed({}),
-        workers: () => Effect.succeed([]),
-        publishDataset: () => Effect.void,
-        getDataset: () => Effect.succeed(Option.none()),
-        unpublishDataset: () => Effect.void,
-        listDatasets: () => Effect.succeed([])
-      }))
-  })
-)
 
 const now = () => performance.now()
 const gc = () => (globalThis as any).gc?.()

@@ -10,6 +10,7 @@
  * embedded scheduler.
  */
 import { Config, Console, Effect, Layer, Option } from "effect"
+import { NodeRuntime } from "@effect/platform-node"
 import { Client, DaskScheduler, EmbeddedScheduler, Future, Task } from "../src/index.js"
 
 const mul = Task.make("mul", (a: number, b: number) => a * b, { python: "operator.mul" })
@@ -52,11 +53,5 @@ const scheduler = Layer.unwrapEffect(
 program.pipe(
   Effect.provide(Client.layer()),
   Effect.provide(scheduler),
-  Effect.runPromise
-).then(
-  () => process.exit(0),
-  (error) => {
-    console.error(error)
-    process.exit(1)
-  }
+  NodeRuntime.runMain
 )

@@ -10,6 +10,7 @@
  * after every scope has closed.
  */
 import { Console, Effect } from "effect"
+import { NodeRuntime } from "@effect/platform-node"
 import { Client, EmbeddedScheduler, Future, Task } from "../src/index.js"
 
 interface Summary {
@@ -99,11 +100,5 @@ program.pipe(
   Effect.provide(Client.layer()),
   Effect.provide(EmbeddedScheduler.layer({ workers: 2, slots: 4 })),
   Effect.scoped,
-  Effect.runPromise
-).then(
-  () => process.exit(0),
-  (error) => {
-    console.error(error)
-    process.exit(1)
-  }
+  NodeRuntime.runMain
 )
