@@ -750,19 +750,7 @@ export class SchedulerState {
       const ts = touched[i]!
       if (ts.state === "released" && ts.task !== undefined) this.recommend(ts, "waiting")
     }
-    for (let i = 0; i < touched.length; i++) {
-      const ts = touched[i]!
-      const deps = ts.dependencies
-      if (deps === undefined) continue
-      for (let j = 0; j < deps.length; j++) {
-        const blame = deps[j]!.blame
-        if (blame !== undefined) {
-          ts.blame = blame
-          this.recommend(ts, "erred")
-          break
-        }
-      }
-    }
+    for (let i = 0; i < touched.length; i++) this.inheritBlame(touched[i]!)
     this.finishUpdate(cs, touched)
   }
 
@@ -807,18 +795,23 @@ export class SchedulerState {
     }
     for (let i = 0; i < n; i++) {
       const ts = touched[i]!
-      const deps = ts.dependencies
-      if (deps === undefined || ts.state === "memory" || ts.state === "erred") continue
-      for (let j = 0; j < deps.length; j++) {
-        const blame = deps[j]!.blame
-        if (blame !== undefined) {
-          ts.blame = blame
-          this.recommend(ts, "erred")
-          break
-        }
-      }
+      if (ts.state !== "memory" && ts.state !== "erred") this.inheritBlame(ts)
     }
     this.finishUpdate(cs, touched)
+  }
+
+  /** As Dask's `update_graph`: a task with an erred dependency errs, blamed on the same task. */
+  private inheritBlame(ts: TaskState): void {
+    const deps = ts.dependencies
+    if (deps === undefined) return
+    for (let j = 0; j < deps.length; j++) {
+      const blame = deps[j]!.blame
+      if (blame !== undefined) {
+        ts.blame = blame
+        this.recommend(ts, "erred")
+        return
+      }
+    }
   }
 
   private finishUpdate(cs: ClientState, touched: ReadonlyArray<TaskState>): void {
