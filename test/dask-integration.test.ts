@@ -20,6 +20,7 @@ import * as Client from "../src/Client.js"
 import * as DaskScheduler from "../src/DaskScheduler.js"
 import { CancelledError, ConnectionLostError, ProtocolError, RemoteError } from "../src/Errors.js"
 import * as Future from "../src/Future.js"
+import * as Memory from "../src/Memory.js"
 import { KeyRef, Scheduler as SchedulerTag, type Scheduler } from "../src/Scheduler.js"
 import * as Task from "../src/Task.js"
 import { available, type Cluster, type ClusterState, startCluster, versions } from "./dask/cluster.js"
@@ -237,6 +238,39 @@ describe.each(versions)("Dask %s (real cluster)", (version) => {
           assert.strictEqual(w.keys, state.workerData[w.address]!.length)
         }
       }))
+  })
+
+  it("Memory.snapshot matches the cluster: keys, holders, bytes, call sites", async () => {
+    await Effect.runPromise(
+      Effect.gen(function*() {
+        const client = yield* Client.make({ trackCallSites: true })
+        yield* Client.withClient(
+          Effect.gen(function*() {
+            const scope = yield* Scope.make()
+            const fs = yield* Client.map(add, [1, 2, 3, 4], [10, 20, 30, 40]).pipe(Scope.extend(scope)) // snapshot-site
+            yield* Client.wait(fs)
+            const snap = yield* Memory.snapshot()
+            const state = yield* Effect.promise(() => cluster.state())
+            assert.sameMembers(snap.keys.map((k) => k.key), fs.map((f) => f.key))
+            for (const info of snap.keys) {
+              const holders = Object.entries(state.workerData).filter(([, keys]) => keys.includes(info.key)).map(([w]) => w)
+              assert.sameMembers([...info.workers], holders, `holders of ${info.key}`)
+              assert.isAbove(info.nbytes ?? 0, 0)
+              assert.strictEqual(info.refcount, 1)
+              assert.match(Memory.formatLocation(info.handles[0]?.location), /dask-integration\.test\.ts:\d+/)
+            }
+            const byWorker = new Map(snap.workers.map((w) => [w.address, w]))
+            for (const [worker, keys] of Object.entries(state.workerData)) {
+              const mine = keys.filter((k) => fs.some((f) => f.key === k)).length
+              assert.strictEqual(byWorker.get(worker)?.clientKeys ?? 0, mine, `keys of ours on ${worker}`)
+            }
+            yield* Scope.close(scope, Exit.void)
+            assert.strictEqual((yield* Memory.snapshot()).keys.length, 0)
+          }),
+          client
+        )
+      }).pipe(Effect.scoped, Effect.provide(DaskScheduler.layer({ address: cluster.address })))
+    )
   })
 
   // Kills the second worker: later tests use the first one only.
