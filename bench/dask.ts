@@ -36,7 +36,7 @@ const here = path.dirname(fileURLToPath(import.meta.url))
 const args = process.argv.slice(2)
 const quick = args.includes("--quick")
 const only = args.includes("--versions") ? args[args.indexOf("--versions") + 1]!.split(",") : undefined
-/** Debugging aid: `--ours-only SCENARIO:N,...` runs only our side of those scenarios and prints raw JSON. */
+/** Debugging aid: `--ours-only SCENARIO:N,... [--inf]` runs only our side of those scenarios and prints raw JSON. */
 const oursOnly = args.includes("--ours-only") ? args[args.indexOf("--ours-only") + 1]!.split(",") : undefined
 
 const N = quick
@@ -357,7 +357,8 @@ const run = async (version: DaskVersion) => {
 const main = async () => {
   if (oursOnly !== undefined) {
     const version = (only?.[0] ?? "2022.12") as DaskVersion
-    const cluster = await startCluster(version, { workers: 1, nthreads: 1 })
+    const schedulerConfig = args.includes("--inf") ? { "distributed.scheduler.worker-saturation": "inf" } : {}
+    const cluster = await startCluster(version, { workers: 1, nthreads: 1, schedulerConfig })
     const w = await watcher(version, cluster.address)
     try {
       console.log(JSON.stringify(await ours(cluster, w, oursOnly), null, 1))
