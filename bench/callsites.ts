@@ -11,6 +11,7 @@ import { Effect } from "effect"
 import { pathToFileURL } from "node:url"
 import { Client, Future, Memory, Task } from "../src/index.js"
 import { NullScheduler } from "./nullScheduler.js"
+import { record } from "./record.js"
 
 
 const inc = Task.make("inc", (x: number) => x + 1, { pure: false })
@@ -155,5 +156,5 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     const i = process.argv.indexOf(name)
     return i < 0 ? undefined : Number(process.argv[i + 1])
   }
-  await run({ n: arg("--n"), rounds: arg("--rounds") })
+  record("callsites", await run({ n: arg("--n"), rounds: arg("--rounds") }))
 }

@@ -21,9 +21,10 @@
  * Writes its figures under the `embedded` key of bench/results.json.
  */
 import { execFileSync } from "node:child_process"
-import { readFileSync, writeFileSync } from "node:fs"
+import { readFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
+import { record } from "./record.js"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -349,18 +350,8 @@ export const run = async (options: Options = {}) => {
   console.log(`phases (ms): submit ${fmt(embedded.tasks.submit_ms)}, compute ${fmt(embedded.tasks.compute_ms)}, gather ${fmt(embedded.tasks.gather_ms)}, release ${fmt(embedded.tasks.release_ms)}`)
   if (!embedded.memory.gc_exposed) console.log("(bookkeeping needs: node --expose-gc --import tsx bench/embedded.ts)")
 
-  if (options.write !== false) {
-    // Other benches share the file: ours is its "embedded" entry.
-    const file = join(here, "results.json")
-    let all: Record<string, unknown> = {}
-    try {
-      all = JSON.parse(readFileSync(file, "utf8"))
-    } catch {
-      // absent or unreadable: start afresh
-    }
-    all.embedded = results
-    writeFileSync(file, JSON.stringify(all, null, 2) + "\n")
-  }
+  // Other benches share the file: ours is its "embedded" entry.
+  if (options.write !== false) record("embedded", results)
   return results
 }
 

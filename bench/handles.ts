@@ -5,11 +5,11 @@
  * growth after 1M handles. Run: `node --expose-gc --import tsx bench/handles.ts`.
  */
 import { execFileSync } from "node:child_process"
-import { existsSync, readFileSync, writeFileSync } from "node:fs"
-import { fileURLToPath } from "node:url"
+import { existsSync } from "node:fs"
 import { Effect, Exit, RcMap, Scope } from "effect"
 import { Client, Future } from "../src/index.js"
 import { NullScheduler } from "./nullScheduler.js"
+import { record } from "./record.js"
 
 
 const now = () => performance.now()
@@ -158,19 +158,6 @@ export const run = Effect.gen(function*() {
   Effect.provide(Client.layer()),
   Effect.provide(NullScheduler)
 )
-
-/** Merges `results` under `name` in bench/results.json. */
-export const record = (name: string, results: unknown) => {
-  const file = fileURLToPath(new URL("results.json", import.meta.url))
-  let all: Record<string, unknown> = {}
-  try {
-    all = JSON.parse(readFileSync(file, "utf8"))
-  } catch {
-    // absent or unreadable: start afresh
-  }
-  all[name] = results
-  writeFileSync(file, JSON.stringify(all, null, 2) + "\n")
-}
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   Effect.runPromise(run).then((results) => {
