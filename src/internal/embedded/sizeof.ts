@@ -25,26 +25,7 @@ const MAX_DEPTH = 16
 const OPAQUE = 64
 
 /** @internal */
-export const sizeof = (value: unknown): number => {
-  switch (typeof value) {
-    case "number":
-      return 8
-    case "string":
-      return 12 + 2 * value.length
-    case "boolean":
-      return 4
-    case "undefined":
-      return 0
-    case "symbol":
-      return 16
-    case "bigint":
-      return bigintSize(value)
-    case "function":
-      return OPAQUE
-    default:
-      return value === null || value === undefined ? 0 : objectSize(value as object, new Set(), 0)
-  }
-}
+export const sizeof = (value: unknown): number => inner(value, new Set(), 0)
 
 const bigintSize = (value: bigint): number => {
   const bits = (value < 0n ? -value : value).toString(16).length * 4

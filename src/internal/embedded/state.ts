@@ -522,14 +522,7 @@ export class SchedulerState {
         if (s !== undefined && s.delete(ts) && s.size === 0) this.recommend(dts, "processing")
       }
     }
-    const deps = ts.dependencies
-    if (deps !== undefined) {
-      for (let i = 0; i < deps.length; i++) {
-        const dts = deps[i]!
-        if (dts.waiters !== undefined) dts.waiters.delete(ts)
-        if (!hasWaiters(dts) && !wanted(dts)) this.recommend(dts, "released")
-      }
-    }
+    this.stopWaitingOnDependencies(ts)
     ts.state = "memory"
     if (!hasWaiters(ts) && !wanted(ts)) {
       this.recommend(ts, "released")
@@ -566,14 +559,7 @@ export class SchedulerState {
         this.recommend(dts, "erred")
       }
     }
-    const deps = ts.dependencies
-    if (deps !== undefined) {
-      for (let i = 0; i < deps.length; i++) {
-        const dts = deps[i]!
-        if (dts.waiters !== undefined) dts.waiters.delete(ts)
-        if (!hasWaiters(dts) && !wanted(dts)) this.recommend(dts, "released")
-      }
-    }
+    this.stopWaitingOnDependencies(ts)
     ts.waiters = undefined
     ts.state = "erred"
     this.report(ts, { _tag: "TaskErred", key: ts.key, error })
@@ -798,6 +784,17 @@ export class SchedulerState {
       if (ts.state !== "memory" && ts.state !== "erred") this.inheritBlame(ts)
     }
     this.finishUpdate(cs, touched)
+  }
+
+  /** A finished (or erred) task no longer needs its dependencies: release those nobody else needs. */
+  private stopWaitingOnDependencies(ts: TaskState): void {
+    const deps = ts.dependencies
+    if (deps === undefined) return
+    for (let i = 0; i < deps.length; i++) {
+      const dts = deps[i]!
+      if (dts.waiters !== undefined) dts.waiters.delete(ts)
+      if (!hasWaiters(dts) && !wanted(dts)) this.recommend(dts, "released")
+    }
   }
 
   /** As Dask's `update_graph`: a task with an erred dependency errs, blamed on the same task. */
