@@ -14,17 +14,8 @@ import { Scheduler } from "../../Scheduler.js"
 import { type Address, parseAddress } from "./connection.js"
 import * as Rpc from "./rpc.js"
 import * as Session from "./session.js"
+import type { Options } from "../../DaskScheduler.js"
 
-/** @internal */
-export interface Options {
-  readonly address?: string | undefined
-  readonly maxMessageBytes?: number | undefined
-  readonly heartbeat?: Duration.DurationInput | undefined
-  readonly batchInterval?: Duration.DurationInput | undefined
-  readonly reconnect?: Schedule.Schedule<unknown, unknown> | undefined
-  readonly poolSize?: number | undefined
-  readonly connectTimeout?: Duration.DurationInput | undefined
-}
 
 /** @internal */
 export const ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
