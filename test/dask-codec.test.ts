@@ -100,6 +100,15 @@ describe("framing", () => {
 })
 
 describe("msgpack messages", () => {
+  it("a \"__proto__\" key from a peer cannot set a prototype", () => {
+    const packed = encodeMsgpack(JSON.parse('{"__proto__": {"polluted": true}, "ok": 1}'))
+    const decoded = Either.getOrThrow(decodeMsgpack(packed)) as Record<string, unknown>
+    assert.strictEqual(Object.getPrototypeOf(decoded), Object.prototype)
+    assert.isUndefined((decoded as { polluted?: unknown }).polluted)
+    assert.isUndefined(({} as { polluted?: unknown }).polluted)
+    assert.strictEqual(decoded.ok, 1)
+  })
+
   it("round-trips Serialized, ToSerialize and ToPickleBytes sub-frames", () => {
     const pickled = writePickle([1, "two"])
     const message = {

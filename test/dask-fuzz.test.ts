@@ -332,7 +332,11 @@ describe("dask codec fuzzing", () => {
         (value, ms) => {
           runs++
           const packed = encodeMsgpack(value)
-          if (ms.length === 0) assert.deepStrictEqual(Either.getOrThrow(decodeMsgpack(packed)), JSON.parse(JSON.stringify(value)))
+          if (ms.length === 0) {
+            // msgpackr renames a "__proto__" key to "__proto_" rather than let a peer set a prototype.
+            const expected = JSON.parse(JSON.stringify(value).replaceAll('"__proto__":', '"__proto_":'))
+            assert.deepStrictEqual(Either.getOrThrow(decodeMsgpack(packed)), expected)
+          }
           const out = decodeMsgpack(mutate(packed, ms))
           if (Either.isRight(out)) inspect(out.right)
           const message = decodeMessage([mutate(packed, ms), ...frameSets[0]!])
