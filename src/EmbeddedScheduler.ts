@@ -21,7 +21,10 @@
  * - `Cancel` of a key the scheduler does not know returns at once (Dask
  *   waits up to a second for it to arrive: our stream is ordered);
  * - a scatter over a key that is waiting or running replaces its
- *   computation and wakes its dependents.
+ *   computation and wakes its dependents;
+ * - cancelling a key leaves the client's interest in a dependent that other
+ *   clients want too (Dask drops it without telling the client, whose future
+ *   on that dependent then never completes).
  * Dask's quirks are kept: a key desired before it exists is a placeholder
  * that is never computed, the fire-and-forget pseudo-client lets go of a key
  * only when the key reaches memory or errs itself, and republishing a dataset

@@ -164,22 +164,14 @@ const run = (backend: Backend, ops: ReadonlyArray<Op>) =>
     const epochOf = (client: number, key: string) => epochs[client]!.get(key) ?? 0
     const bump = (client: number, key: string) => epochs[client]!.set(key, epochOf(client, key) + 1)
     const live = (h: Handle) => !h.released && epochOf(h.client, h.key) === h.epoch
-    // Dask's `_cancel_key` silently drops a client's interest in a dependent others want too; the client is not told.
-    const dropped = [new Set<string>(), new Set<string>()]
     let dependents: ReadonlyMap<string, ReadonlyArray<string>> = new Map()
-    const liveKeys = (c: number) => {
+    const modelWants = (c: number) => {
       const out = new Set<string>()
       for (const h of handles) if (h.client === c && live(h)) out.add(h.key)
-      for (const k of dropped[c]!) if (!out.has(k)) dropped[c]!.delete(k) // that state is over
-      return out
-    }
-    const modelWants = (c: number) => {
-      const out = liveKeys(c)
-      for (const k of dropped[c]!) out.delete(k)
       return out
     }
     const wantedBy = (key: string) => [0, 1].filter((c) => modelWants(c).has(key))
-    /** The model of Dask's `_cancel_key(key, client, force=False)`. */
+    /** The model of `_cancel_key(key, client, force=False)`, as our schedulers do it. */
     const cancelKey = (key: string, c: number, top: boolean): void => {
       const who = wantedBy(key)
       if (who.length === 0) {
@@ -192,9 +184,8 @@ const run = (backend: Backend, ops: ReadonlyArray<Op>) =>
         bump(c, key)
       } else if (top) {
         bump(c, key) // the client drops its own state for the key it cancelled
-      } else if (who.includes(c)) {
-        dropped[c]!.add(key)
       }
+      // A dependent others want too is left alone (see TestSchedulerImpl.cancelKey).
     }
     const keys: Array<string> = []
     const keyName = (i: number) => keys[i % Math.max(keys.length, 1)] ?? `k${i}`

@@ -69,14 +69,18 @@ export class TestSchedulerImpl {
    * Dask's `_cancel_key`: when this client is the only one that wants the key
    * (or `force`), its dependents are cancelled first and the wanters are told;
    * then the key is released for this client (every wanter with `force`).
+   * Unlike Dask, a dependent that others want too is left alone: Dask drops
+   * this client's interest in it without telling the client, whose future
+   * then never completes.
    */
-  cancelKey(key: Key, entry: ClientEntry, force: boolean): void {
+  cancelKey(key: Key, entry: ClientEntry, force: boolean, top = true): void {
     const wanters = this.wanters(key)
     if (wanters.length === 0) return
     const sole = force || (wanters.length === 1 && wanters[0] === entry)
+    if (!sole && !top) return
     if (sole) {
       for (const spec of Array.from(this.tasks.values())) {
-        if (spec.dependencies.includes(key)) this.cancelKey(spec.key, entry, force)
+        if (spec.dependencies.includes(key)) this.cancelKey(spec.key, entry, force, false)
       }
       for (const w of wanters) w.reports.unsafeOffer({ _tag: "CancelledKeys", keys: [key], reason: "cancelled" })
     }

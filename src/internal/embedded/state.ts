@@ -900,6 +900,9 @@ export class SchedulerState {
         }
         continue
       }
+      // Unlike Dask, a dependent others want too keeps this client's interest: Dask drops it
+      // without a report, and the client's future on it would never complete.
+      if (!frame.sole && frame.key !== key) continue
       if (frame.sole) this.report(ts, { _tag: "CancelledKeys", keys: [ts.key], reason: "cancelled" })
       const clients = force ? wanters(ts) : [cs]
       for (const c of clients) this.releaseKeys(c, [ts.key])
