@@ -143,8 +143,12 @@ export interface Session {
   readonly send: (message: ClientMessage) => void
   /** Reports, in order. Shut down when the session's scope closes. */
   readonly reports: Queue.Dequeue<SchedulerReport>
-  /** Refuses a task this backend cannot run, before anything is sent. */
-  readonly check: (task: Task.Any) => UnsupportedTaskError | undefined
+  /**
+   * Refuses, before anything is sent, a task this backend cannot run, or
+   * (given its arguments, KeyRefs included) one call of it whose arguments it
+   * cannot carry.
+   */
+  readonly check: (task: Task.Any, args?: ReadonlyArray<unknown>) => UnsupportedTaskError | undefined
   /** Fetches values of keys in memory; a key the scheduler cannot deliver fails with `LostDataError`. */
   readonly gather: (keys: ReadonlyArray<Key>) => Effect.Effect<ReadonlyMap<Key, unknown>, SchedulerError>
   /** Places values in worker memory under the given keys, wanted by this client. */

@@ -18,7 +18,7 @@ import * as net from "node:net"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
 import * as Client from "../src/Client.js"
 import * as DaskScheduler from "../src/DaskScheduler.js"
-import { CancelledError, ConnectionLostError, ProtocolError, RemoteError } from "../src/Errors.js"
+import { CancelledError, ConnectionLostError, ProtocolError, RemoteError, UnsupportedTaskError } from "../src/Errors.js"
 import * as Future from "../src/Future.js"
 import * as Memory from "../src/Memory.js"
 import { KeyRef, Scheduler as SchedulerTag, type Scheduler } from "../src/Scheduler.js"
@@ -167,6 +167,31 @@ describe.each(versions)("Dask %s (real cluster)", (version) => {
     const remote = Option.getOrThrow(error) as RemoteError
     assert.match(remote.type, /ZeroDivisionError$/)
     assert.include(remote.message, "division by zero")
+  })
+
+  it("a task or arguments Dask cannot run are refused with UnsupportedTaskError before anything is sent", async () => {
+    const jsOnly = Task.make("js-only", (x: number) => x * 2)
+    const outcome = await runWith(cluster, (client) =>
+      Effect.gen(function*() {
+        const before = yield* Effect.promise(() => cluster.state())
+        const noPython = yield* Effect.flip(Client.submit(jsOnly, 1))
+        const badArgument = yield* Effect.flip(Client.submit(add, 1, new Date(0) as unknown as number))
+        // Only 2022.12 inlines msgpack arguments, where such a key would be read as a protocol marker.
+        const marker = version === "2022.12"
+          ? yield* Effect.flip(Client.submit(sum, [{ "__Set__": true }] as unknown as ReadonlyArray<number>))
+          : undefined
+        // Still usable, and the scheduler never heard of the refused calls.
+        const ok = yield* Effect.flatMap(Client.submit(add, 1, 1), Future.result)
+        const after = yield* Effect.promise(() => cluster.state())
+        const wanted = Object.entries(after.tasks).filter(([, t]) => t.who_wants.includes(client.id)).map(([k]) => k)
+        return { noPython, badArgument, marker, ok, before: Object.keys(before.tasks).length, wanted }
+      }))
+    assert.instanceOf(outcome.noPython, UnsupportedTaskError)
+    assert.instanceOf(outcome.badArgument, UnsupportedTaskError)
+    if (version === "2022.12") assert.instanceOf(outcome.marker, UnsupportedTaskError)
+    assert.strictEqual(outcome.ok, 2)
+    assert.strictEqual(outcome.wanted.length, 1, `only add(1, 1) reached the scheduler: ${outcome.wanted}`)
+    assert.match(outcome.wanted[0]!, /^add-/)
   })
 
   it("cancels a running task: CancelledError, and the scheduler forgets the key", async () => {

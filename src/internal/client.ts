@@ -545,6 +545,8 @@ export class ClientImpl {
             return Effect.fail(dep.state.failure() as CancelledError)
           }
         }
+        const refused = this.session.check(task, args)
+        if (refused !== undefined) return Effect.fail(refused)
         const token = task.pure ? tokenize([task.name, task.python ?? null, args]) : randomToken()
         prepared[i] = [makeKey(task.name, token), args, deps.map((d) => d.key)]
       }

@@ -114,6 +114,33 @@ const validate = (spec: TaskSpec, args: unknown): UnsupportedTaskError | undefin
   return undefined
 }
 
+/**
+ * Whether one call of `task` with `args` (KeyRefs included) can be sent to
+ * this dialect, checked before anything is sent: the same rules the graph
+ * encoders apply.
+ *
+ * @internal
+ */
+export const checkCall = (
+  task: Task.Any,
+  args: ReadonlyArray<unknown>,
+  dialect: "2022.12" | "2024.12"
+): UnsupportedTaskError | undefined => {
+  const spec: TaskSpec = { key: `${task.name}-…`, task, args, dependencies: [] }
+  const substituted = substitute(args, (key) => key, new Set(), 0)
+  const refused = validate(spec, substituted)
+  if (refused !== undefined || dialect === "2024.12") return refused
+  const marker = markerKey(substituted)
+  return marker === undefined ? undefined : markerRefusal(spec, marker)
+}
+
+const markerRefusal = (spec: TaskSpec, marker: string) =>
+  new UnsupportedTaskError({
+    task: spec.task.name,
+    backend: BACKEND,
+    message: `task "${spec.task.name}" (key ${spec.key}): an argument has the key "${marker}", which Dask 2022.12 decodes as a protocol marker`
+  })
+
 /** Keys Python's frame_0 decoder treats as markers (`msgpack_decode_default`, `loads`). */
 const MARKER_KEYS = ["__Serialized__", "__Pickled__", "__Set__", "__Enum__"]
 
@@ -160,15 +187,7 @@ export const updateGraph2022 = (
     const refused = validate(spec, args)
     if (refused !== undefined) return Either.left(refused)
     const marker = markerKey(args)
-    if (marker !== undefined) {
-      return Either.left(
-        new UnsupportedTaskError({
-          task: spec.task.name,
-          backend: BACKEND,
-          message: `task "${spec.task.name}" (key ${spec.key}): an argument has the key "${marker}", which Dask 2022.12 decodes as a protocol marker`
-        })
-      )
-    }
+    if (marker !== undefined) return Either.left(markerRefusal(spec, marker))
     const [module, name] = splitCallable(spec.task.python!)!
     defineEntry(runSpecs, spec.key, { function: pickledFunction(spec.task.python!, module, name), args })
     for (const dep of spec.dependencies) refs.add(dep)

@@ -480,7 +480,8 @@ export const make = (options: SessionOptions): Effect.Effect<Session, SchedulerE
       Effect.map(Rpc.call(pool, { op: "publish_list" }), (reply) =>
         Array.isArray(reply) ? reply.map((n) => String(n)) : [])
 
-    const check = (task: Task.Any): UnsupportedTaskError | undefined => Graph.checkTask(task)
+    const check = (task: Task.Any, args?: ReadonlyArray<unknown>): UnsupportedTaskError | undefined =>
+      args === undefined ? Graph.checkTask(task) : Graph.checkCall(task, args, dialect.graph)
 
     return {
       clientId,
