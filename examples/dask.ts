@@ -1,8 +1,8 @@
 /**
  * A small pipeline on a real Dask cluster:
  *
- *   dask-scheduler --host 127.0.0.1 --port 8786 --no-dashboard &
- *   dask-worker tcp://127.0.0.1:8786 --host 127.0.0.1 --no-nanny --no-dashboard &
+ *   dask-scheduler --host 127.0.0.1 --port 8786 --dashboard-address 127.0.0.1:0 &
+ *   dask-worker tcp://127.0.0.1:8786 --host 127.0.0.1 --no-nanny --dashboard-address 127.0.0.1:0 &
  *   DASK_SCHEDULER_ADDRESS=tcp://127.0.0.1:8786 npx tsx examples/dask.ts
  *
  * The tasks carry both a JS implementation and the Python callable that does
