@@ -223,7 +223,8 @@ export const wait = (futures: ReadonlyArray<Future<any, any>>): Effect.Effect<vo
 
 /**
  * The futures in completion order. The stream keeps no reference to a
- * future once it has been emitted.
+ * future once it has been emitted. Single use, like Dask's `as_completed`:
+ * it lets go of the input when it starts.
  *
  * @since 0.1.0
  * @category results

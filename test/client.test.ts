@@ -437,6 +437,39 @@ describe("Client states and errors", () => {
       })
     ))
 
+  it.effect("asCompleted keeps no reference to a future it has emitted", () =>
+    withClient((test) =>
+      Effect.gen(function*() {
+        const gc = (globalThis as any).gc as () => void
+        let fs: Array<Future.Future<number>> | undefined = yield* Client.map(inc, [10, 20, 30])
+        const first = new WeakRef(fs[0]!)
+        const [firstKey, secondKey, thirdKey] = fs.map((f) => f.key)
+        const pull = yield* Stream.toPull(Client.asCompleted(fs))
+        fs = undefined
+        // Take an emission, check it, release it: the caller keeps nothing of it.
+        const next = (key: string) =>
+          Effect.flatMap(pull, (chunk) => {
+            assert.strictEqual(Chunk.unsafeHead(chunk).key, key)
+            return Future.release(Chunk.unsafeHead(chunk))
+          })
+        yield* test.finish(firstKey!, 11)
+        yield* next(firstKey!)
+        // Effect's channel holds the latest chunk until the next pull, so look after the second one.
+        yield* test.finish(secondKey!, 21)
+        yield* next(secondKey!)
+        let collected = false
+        for (let i = 0; i < 20 && !collected; i++) {
+          yield* Effect.promise(() => new Promise((r) => setTimeout(r, 5)))
+          gc()
+          collected = first.deref() === undefined
+        }
+        // The stream is still open, waiting for the third future, yet the first is gone.
+        assert.isTrue(collected, "the emitted future was collected while the stream was open")
+        yield* test.finish(thirdKey!, 31)
+        yield* next(thirdKey!)
+      })
+    ))
+
   it.effect("scatter: keys by value, wanted by the client, finished", () =>
     withClient((test, client) =>
       Effect.gen(function*() {

@@ -660,25 +660,33 @@ export class ClientImpl {
     })
   }
 
+  /** Single use, as Dask's `as_completed`: the stream lets go of the input so that emitted futures can be collected. */
   asCompleted<A, E>(futures: ReadonlyArray<FutureImpl<A, E>>): Stream.Stream<FutureImpl<A, E>> {
+    let input: ReadonlyArray<FutureImpl<A, E>> | undefined = futures
     return Stream.unwrapScoped(Effect.gen(this, function*() {
+      const pending = input ?? []
+      input = undefined
       const queue = yield* Queue.unbounded<FutureImpl<A, E>>()
-      const waiting: Array<[KeyState, () => void]> = []
-      for (const f of futures) {
+      // Listeners not yet fired. A fired listener leaves this map (and the state's set), so only
+      // the queue holds its future, and the stream drops it once emitted.
+      const waiting = new Map<() => void, KeyState>()
+      for (const f of pending) {
         const st = f.state
         if (st.done) {
           queue.unsafeOffer(f)
           continue
         }
-        // The listener holds `f` only until it fires; the stream then drops it once taken.
-        const listener = () => queue.unsafeOffer(f)
+        const listener = () => {
+          waiting.delete(listener)
+          queue.unsafeOffer(f)
+        }
         ;(st.listeners ??= new Set()).add(listener)
-        waiting.push([st, listener])
+        waiting.set(listener, st)
       }
       yield* Effect.addFinalizer(() => Effect.sync(() => {
-        for (const [st, listener] of waiting) st.listeners?.delete(listener)
+        for (const [listener, st] of waiting) st.listeners?.delete(listener)
       }))
-      return Stream.take(Stream.fromQueue(queue), futures.length)
+      return Stream.take(Stream.fromQueue(queue), pending.length)
     }))
   }
 
