@@ -95,6 +95,9 @@ export class KeyState {
   }
 }
 
+const RELEASED = 1
+const DETACHED = 2
+
 /** The handles one scope holds for one client; `closed` once the scope's finalizer ran. @internal */
 export class Bag extends Set<FutureImpl<any, any>> {
   closed = false
@@ -105,7 +108,6 @@ interface GcHeld {
   readonly client: ClientImpl
   readonly key: Key
   readonly state: KeyState
-  readonly generation: number
   readonly site: CallSite | undefined
 }
 
@@ -123,16 +125,22 @@ export class FutureImpl<A = unknown, E = never> {
   declare readonly [FutureTypeId]: typeof FutureTypeId
   declare readonly _A: A
   declare readonly _E: E
-  released = false
+  /** RELEASED | DETACHED bits: one field, handles are the numerous objects. */
+  flags = 0
   bag: Bag | undefined = undefined
-  detached = false
   site: CallSite | undefined = undefined
   constructor(
     readonly client: ClientImpl,
+    /** Identity matters: a restart or cancel replaces the key's state, and older handles then count for nothing. */
     readonly state: KeyState,
-    readonly generation: number,
     readonly schema: Schema.Schema<A, any> | undefined
   ) {}
+  get released(): boolean {
+    return (this.flags & RELEASED) !== 0
+  }
+  get detached(): boolean {
+    return (this.flags & DETACHED) !== 0
+  }
   get key(): Key {
     return this.state.key
   }
@@ -229,6 +237,7 @@ export interface ClientOptions {
  */
 export class ClientImpl {
   readonly states = new Map<Key, KeyState>()
+  /** Bumped by every restart (handles of an older generation hold replaced states, so they count for nothing). */
   generation = 0
   closed = false
   /** Handles acquired per user scope; the scope holds one finalizer that releases its bag. */
@@ -261,7 +270,7 @@ export class ClientImpl {
   // ---- reference counting --------------------------------------------------
 
   private newHandle<A>(state: KeyState, schema: Schema.Schema<A, any> | undefined, fiber: Fiber.RuntimeFiber<any, any>, eager?: StackHolder) {
-    const f = new FutureImpl<A, any>(this, state, this.generation, schema)
+    const f = new FutureImpl<A, any>(this, state, schema)
     if (this.live !== undefined) {
       f.site = captureSite(fiber, this.clock, eager)
       this.live.add(f)
@@ -357,25 +366,25 @@ export class ClientImpl {
       if (this.closed) return Effect.fail(new ClientClosedError({ clientId: this.id }))
       const st = this.ref(key, true)
       const f = this.newHandle(st, schema, fiber, eager)
-      f.detached = true
+      f.flags |= DETACHED
       if (f.site !== undefined) {
         this.live!.delete(f)
         this.liveDetached!.set(f.site, key)
       }
-      gcRegistry.register(f, { client: this, key, state: st, generation: this.generation, site: f.site }, f)
+      gcRegistry.register(f, { client: this, key, state: st, site: f.site }, f)
       return Effect.succeed(f)
     })
   }
 
-  /** Is this handle's reference still counted (not released, same generation, same state)? */
+  /** Does this handle still count (client open, and its state is still the key's: restart and cancel replace it)? */
   private counts(f: FutureImpl<any, any>): boolean {
-    return !this.closed && f.generation === this.generation && this.states.get(f.key) === f.state
+    return !this.closed && this.states.get(f.key) === f.state
   }
 
   /** Releases one handle; idempotent. Keys reaching zero go to `out`, or are released at once. */
   release(f: FutureImpl<any, any>, out?: Array<Key>): void {
     if (f.released) return
-    f.released = true
+    f.flags |= RELEASED
     if (f.bag !== undefined) {
       f.bag.delete(f)
       f.bag = undefined
@@ -425,7 +434,7 @@ export class ClientImpl {
     if (this.live !== undefined && this.gcReleased.length < 10_000) {
       this.gcReleased.push({ key: held.key, site: held.site })
     }
-    if (!this.closed && held.generation === this.generation && this.states.get(held.key) === held.state) {
+    if (!this.closed && this.states.get(held.key) === held.state) {
       this.decrement(held.state)
     }
   }
