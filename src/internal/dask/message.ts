@@ -15,7 +15,7 @@ import * as Either from "effect/Either"
 import { Packr, Unpackr } from "msgpackr"
 import { DecodeError, ProtocolError } from "../../Errors.js"
 import * as Lz4 from "./lz4.js"
-import { defineEntry, PyGlobal, readPickle } from "./pickle.js"
+import { defineEntry, fromMap, PyGlobal, readPickle } from "./pickle.js"
 
 /**
  * An opaque serialized value (sub-header + data frames), kept as received so
@@ -213,23 +213,7 @@ const mapsToObjects = (value: unknown): unknown => {
     for (let i = 0; i < value.length; i++) value[i] = mapsToObjects(value[i])
     return value
   }
-  if (value instanceof Map) {
-    let stringKeys = true
-    for (const key of value.keys()) {
-      if (typeof key !== "string") {
-        stringKeys = false
-        break
-      }
-    }
-    if (stringKeys) {
-      const object: Record<string, unknown> = {}
-      for (const [key, v] of value) defineEntry(object, key, mapsToObjects(v))
-      return object
-    }
-    const out = new Map<unknown, unknown>()
-    for (const [key, v] of value) out.set(mapsToObjects(key), mapsToObjects(v))
-    return out
-  }
+  if (value instanceof Map) return fromMap(value, mapsToObjects)
   return value
 }
 

@@ -662,22 +662,31 @@ class Finisher {
   }
 
   private dict(map: Map<unknown, unknown>, depth: number): unknown {
-    let stringKeys = true
-    for (const key of map.keys()) {
-      if (typeof key !== "string") {
-        stringKeys = false
-        break
-      }
-    }
-    if (stringKeys) {
-      const object: Record<string, unknown> = {}
-      for (const [key, value] of map) defineEntry(object, key as string, this.finish(value, depth + 1))
-      return object
-    }
-    const out = new Map<unknown, unknown>()
-    for (const [key, value] of map) out.set(this.finish(key, depth + 1), this.finish(value, depth + 1))
-    return out
+    return fromMap(map, (v) => this.finish(v, depth + 1))
   }
+
+}
+
+/**
+ * A decoded map: a plain object when every key is a string (set without the
+ * `__proto__` setter), else a `Map`; keys and values go through `convert`.
+ */
+export const fromMap = (map: Map<unknown, unknown>, convert: (value: unknown) => unknown): unknown => {
+  let stringKeys = true
+  for (const key of map.keys()) {
+    if (typeof key !== "string") {
+      stringKeys = false
+      break
+    }
+  }
+  if (stringKeys) {
+    const object: Record<string, unknown> = {}
+    for (const [key, value] of map) defineEntry(object, key as string, convert(value))
+    return object
+  }
+  const out = new Map<unknown, unknown>()
+  for (const [key, value] of map) out.set(convert(key), convert(value))
+  return out
 }
 
 /** Sets a property without invoking the `__proto__` setter. */
