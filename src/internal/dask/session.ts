@@ -34,10 +34,10 @@ import type * as Task from "../../Task.js"
 import type { Address } from "./connection.js"
 import * as Graph from "./graph.js"
 import { checkValue, deserialize, Serialized, ToSerialize } from "./message.js"
-import { readPickle } from "./pickle.js"
+import { pickledTypeName } from "./pickle.js"
 import * as Rpc from "./rpc.js"
 import * as Stream from "./stream.js"
-import { errorInfo } from "./taskErred.js"
+import { errorInfo, gatherMissingKeys } from "./taskErred.js"
 import { chooseDialect, type Dialect } from "./version.js"
 
 /** @internal */
@@ -133,8 +133,7 @@ export const make = (options: SessionOptions): Effect.Effect<Session, SchedulerE
       const id = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1")
       let name = typeNames.get(id)
       if (name === undefined) {
-        const decoded = readPickle(bytes)
-        name = Either.isRight(decoded) ? globalName(decoded.right) : "unknown"
+        name = pickledTypeName(bytes) ?? "unknown"
         if (typeNames.size < 1024) typeNames.set(id, name)
       }
       return name
@@ -360,12 +359,9 @@ export const make = (options: SessionOptions): Effect.Effect<Session, SchedulerE
       serializers: ReadonlyArray<string>
     ): Effect.Effect<unknown, SchedulerError> =>
       Effect.flatMap(Rpc.call(pool, { op: "gather", keys, serializers }), (reply): Effect.Effect<unknown, SchedulerError> => {
-        const status = field(reply, "status")
-        if (status === "error") {
-          const missing = keyList(field(reply, "keys"))
-          return Effect.fail(new LostDataError({ key: missing[0] ?? keys[0] ?? "" }))
-        }
-        if (status !== "OK") return Effect.fail(unexpected("gather", reply))
+        const missing = gatherMissingKeys(reply)
+        if (missing !== undefined) return Effect.fail(new LostDataError({ key: missing[0] ?? keys[0] ?? "" }))
+        if (field(reply, "status") !== "OK") return Effect.fail(unexpected("gather", reply))
         return Effect.succeed<unknown>(field(reply, "data"))
       })
 
@@ -500,13 +496,3 @@ export const make = (options: SessionOptions): Effect.Effect<Session, SchedulerE
       listDatasets
     } satisfies Session
   })
-
-/** `module.name` of an inert pickled global descriptor. */
-const globalName = (u: unknown): string => {
-  const module = field(u, "module")
-  const name = field(u, "name")
-  if (typeof module === "string" && typeof name === "string") {
-    return module === "builtins" ? name : `${module}.${name}`
-  }
-  return "unknown"
-}
