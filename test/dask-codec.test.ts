@@ -7,9 +7,9 @@ import { Either } from "effect"
 import { DecodeError, ProtocolError, UnsupportedTaskError } from "../src/Errors.js"
 import { KeyRef, type TaskSpec } from "../src/Scheduler.js"
 import * as Task from "../src/Task.js"
-import { encodeFrames, FrameReader } from "../src/internal/dask/framing.js"
+import { encodeFrames, FrameReader } from "../src/internal/wire/framing.js"
 import { checkTask, updateGraph2022, updateGraph2024 } from "../src/internal/dask/graph.js"
-import * as Lz4 from "../src/internal/dask/lz4.js"
+import * as Lz4 from "../src/internal/wire/lz4.js"
 import {
   checkValue,
   decodeMessage,
@@ -20,8 +20,8 @@ import {
   Serialized,
   ToPickleBytes,
   ToSerialize
-} from "../src/internal/dask/message.js"
-import { pickledTypeName, pickleGlobal, PyGlobal, PyObject, PyTuple, readPickle, writePickle } from "../src/internal/dask/pickle.js"
+} from "../src/internal/wire/message.js"
+import { pickledTypeName, pickleGlobal, PyGlobal, PyObject, PyTuple, readPickle, writePickle } from "../src/internal/wire/pickle.js"
 import { errorInfo, gatherMissingKeys, uncaughtErrorInfo } from "../src/internal/dask/taskErred.js"
 
 const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex")

@@ -12,9 +12,9 @@ import { fileURLToPath } from "node:url"
 import { KeyRef } from "../src/Scheduler.js"
 import * as Task from "../src/Task.js"
 import { DecodeError, ProtocolError, UnsupportedTaskError } from "../src/Errors.js"
-import { FrameReader } from "../src/internal/dask/framing.js"
+import { FrameReader } from "../src/internal/wire/framing.js"
 import { updateGraph2022, updateGraph2024 } from "../src/internal/dask/graph.js"
-import * as Lz4 from "../src/internal/dask/lz4.js"
+import * as Lz4 from "../src/internal/wire/lz4.js"
 import {
   decodeMessage,
   decodeMsgpack,
@@ -24,8 +24,8 @@ import {
   Pickled,
   Serialized,
   unpickle
-} from "../src/internal/dask/message.js"
-import { readPickle } from "../src/internal/dask/pickle.js"
+} from "../src/internal/wire/message.js"
+import { readPickle } from "../src/internal/wire/pickle.js"
 import { errorInfo, gatherMissingKeys } from "../src/internal/dask/taskErred.js"
 
 const MAX_MESSAGE = 64 * 1024
@@ -40,7 +40,7 @@ interface Vector {
   readonly graph_pickle_hex?: string
 }
 
-const vectors: Array<Vector> = ["../../shared/dask-vectors/", "../../shared/dask-vectors-2024.12/"].flatMap((dir) => {
+const vectors: Array<Vector> = ["./fixtures/dask-vectors/2022.12/", "./fixtures/dask-vectors/2024.12/"].flatMap((dir) => {
   const path = fileURLToPath(new URL(dir, import.meta.url))
   return fs.readdirSync(path).filter((f) => f.endsWith(".json")).map((f) => JSON.parse(fs.readFileSync(`${path}/${f}`, "utf8")))
 })

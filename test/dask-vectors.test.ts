@@ -9,10 +9,10 @@ import * as fs from "node:fs"
 import { fileURLToPath } from "node:url"
 import { KeyRef, type TaskSpec } from "../src/Scheduler.js"
 import * as Task from "../src/Task.js"
-import { encodeFrames, FrameReader } from "../src/internal/dask/framing.js"
+import { encodeFrames, FrameReader } from "../src/internal/wire/framing.js"
 import { updateGraph2024 } from "../src/internal/dask/graph.js"
-import { decodeMessage, deserialize, encodeMessage, Pickled, Serialized } from "../src/internal/dask/message.js"
-import { PyGlobal, PyObject, PyTuple, readPickle, writePickle } from "../src/internal/dask/pickle.js"
+import { decodeMessage, deserialize, encodeMessage, Pickled, Serialized } from "../src/internal/wire/message.js"
+import { PyGlobal, PyObject, PyTuple, readPickle, writePickle } from "../src/internal/wire/pickle.js"
 import { errorInfo } from "../src/internal/dask/taskErred.js"
 
 interface Vector {
@@ -25,7 +25,7 @@ interface Vector {
   readonly graph_pickle_hex?: string
 }
 
-const DIRS = ["../../shared/dask-vectors/", "../../shared/dask-vectors-2024.12/"] as const
+const DIRS = ["./fixtures/dask-vectors/2022.12/", "./fixtures/dask-vectors/2024.12/"] as const
 
 const load = (dir: string): Array<Vector> => {
   const path = fileURLToPath(new URL(dir, import.meta.url))

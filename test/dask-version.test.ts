@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Either from "effect/Either"
 import { ProtocolError, UnsupportedVersionError } from "../src/Errors.js"
-import { parseAddress } from "../src/internal/dask/connection.js"
+import { parseAddress } from "../src/internal/wire/connection.js"
 import { chooseDialect, parseVersion } from "../src/internal/dask/version.js"
 
 /** A `versions` RPC reply as the scheduler sends it (only `packages.distributed` matters). */

@@ -13,8 +13,8 @@ import * as Either from "effect/Either"
 import { UnsupportedTaskError } from "../../Errors.js"
 import { KeyRef, type TaskSpec } from "../../Scheduler.js"
 import type * as Task from "../../Task.js"
-import { checkValue } from "./message.js"
-import { defineEntry, pickleGlobal, PyGlobal, PyObject, PyTuple, writePickle } from "./pickle.js"
+import { checkValue } from "../wire/message.js"
+import { defineEntry, pickleGlobal, PyGlobal, PyObject, PyTuple, writePickle } from "../wire/pickle.js"
 
 const BACKEND = "dask"
 

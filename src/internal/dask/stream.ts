@@ -10,8 +10,8 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import { ConnectionLostError, ProtocolError } from "../../Errors.js"
-import * as Connection from "./connection.js"
-import { field } from "./rpc.js"
+import * as Connection from "../wire/connection.js"
+import { field } from "../wire/rpc.js"
 
 /** A Dask stream op: `{op, ...fields}`. @internal */
 export type Op = { readonly op: string; readonly [field: string]: unknown }

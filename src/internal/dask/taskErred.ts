@@ -9,8 +9,8 @@
  */
 import * as Either from "effect/Either"
 import type { ErrorInfo } from "../../Scheduler.js"
-import { deserialize, Pickled, Serialized, unpickle } from "./message.js"
-import { PyGlobal, PyObject, readPickle } from "./pickle.js"
+import { deserialize, Pickled, Serialized, unpickle } from "../wire/message.js"
+import { PyGlobal, PyObject, readPickle } from "../wire/pickle.js"
 
 const MAX_TEXT = 4_096
 const MAX_FRAMES = 100
