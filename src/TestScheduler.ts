@@ -81,13 +81,23 @@ export class TestScheduler extends Context.Tag("effect-dask/TestScheduler")<Test
 }>() {}
 
 /**
+ * @since 0.2.0
+ * @category models
+ */
+export interface Options {
+  /** Scheduler address the clients see (default `test://scheduler`). */
+  readonly address?: string | undefined
+}
+
+/**
  * Builds a test scheduler and the {@link Scheduler} service backed by it.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (address = "test://scheduler"): Effect.Effect<Context.Context<Scheduler | TestScheduler>> =>
+export const make = (options?: Options): Effect.Effect<Context.Context<Scheduler | TestScheduler>> =>
   Effect.sync(() => {
+    const address = options?.address ?? "test://scheduler"
     const impl = new TestSchedulerImpl(address)
     const queues = (): Array<Queue.Queue<SchedulerReport>> => Array.from(impl.clients.values(), (e) => e.reports)
     // Reports are taken by each client's loop fiber; once every queue is empty a few yields let those fibers run.
@@ -184,9 +194,10 @@ export const make = (address = "test://scheduler"): Effect.Effect<Context.Contex
 
 /**
  * The test scheduler as a Layer providing both {@link Scheduler} and
- * {@link TestScheduler}. Each build is a fresh scheduler.
+ * {@link TestScheduler}. Each build is a fresh scheduler. A function taking
+ * options, like the other backends' layers.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<Scheduler | TestScheduler> = Layer.effectContext(make())
+export const layer = (options?: Options): Layer.Layer<Scheduler | TestScheduler> => Layer.effectContext(make(options))

@@ -79,7 +79,7 @@ interface Backend {
 
 const testBackend: Backend = {
   name: "test scheduler",
-  layer: TestScheduler.layer,
+  layer: TestScheduler.layer(),
   scripted: true,
   wants: (id) => Effect.flatMap(TestScheduler.TestScheduler, (t) => t.wants(id)),
   settle: Effect.flatMap(TestScheduler.TestScheduler, (t) => t.settle),

@@ -15,7 +15,7 @@ const withClient = <A, E>(
     const test = yield* TestScheduler.TestScheduler
     const client = yield* Client.make()
     return yield* Client.withClient(body(test, client), client)
-  }).pipe(Effect.scoped, Effect.provide(TestScheduler.layer))
+  }).pipe(Effect.scoped, Effect.provide(TestScheduler.layer()))
 
 /** The client's reference count per key (Dask's `c.refcount`). */
 const refcount = (client: Client.Client) =>
@@ -92,7 +92,7 @@ describe("Client (ports of distributed/tests/test_client.py)", () => {
       yield* Future.release(y2)
       assert.strictEqual((yield* test.memory).size, 0)
       assert.strictEqual((yield* test.tasks).size, 0)
-    }).pipe(Effect.scoped, Effect.provide(TestScheduler.layer)))
+    }).pipe(Effect.scoped, Effect.provide(TestScheduler.layer())))
 
   it.effect("test_recompute_released_key", () =>
     withClient((test, client) =>
@@ -150,7 +150,7 @@ describe("Client (ports of distributed/tests/test_client.py)", () => {
       assert.strictEqual(r2, c2)
       // Outside both, the newest open client wins.
       assert.strictEqual(yield* Client.current, c2)
-    }).pipe(Effect.scoped, Effect.provide(TestScheduler.layer)))
+    }).pipe(Effect.scoped, Effect.provide(TestScheduler.layer())))
 
   it.effect("test_futures_of_cancelled_raises", () =>
     withClient((test) =>
@@ -198,7 +198,7 @@ describe("Client (ports of distributed/tests/test_client.py)", () => {
       assert.strictEqual(future.status, "cancelled")
       const error = yield* Effect.flip(Client.withClient(Client.submit(inc, 2), c).pipe(Effect.scoped))
       assert.strictEqual(error._tag, "ClientClosedError")
-    }).pipe(Effect.provide(TestScheduler.layer)))
+    }).pipe(Effect.provide(TestScheduler.layer())))
 })
 
 describe("Client lifetimes", () => {

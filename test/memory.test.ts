@@ -34,7 +34,7 @@ const withClient = <A, E>(
     const test = yield* TestScheduler.TestScheduler
     const client = yield* Client.make(options)
     return yield* Client.withClient(body(test, client), client)
-  }).pipe(Effect.scoped, Effect.provide(TestScheduler.layer))
+  }).pipe(Effect.scoped, Effect.provide(TestScheduler.layer()))
 
 const gc = () => (globalThis as any).gc() as void
 const tick = (ms: number) => Effect.promise(() => new Promise((r) => setTimeout(r, ms)))
@@ -176,7 +176,7 @@ describe("Memory.leakReport", () => {
           yield* Effect.scoped(Future.retain(x)) // closed at once: not a leak
           yield* Future.detach(x) // LEAK-DETACH-2
         }))
-      }).pipe(Effect.scoped, Effect.provide(TestScheduler.layer), Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      }).pipe(Effect.scoped, Effect.provide(TestScheduler.layer()), Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
       assert.strictEqual(reports.length, 1)
       const r = reports[0]!
       assert.isTrue(r.atClose)
@@ -200,7 +200,7 @@ describe("Memory.leakReport", () => {
           const d = yield* Future.detach(x)
           yield* Future.release(d)
         })))
-      }).pipe(Effect.scoped, Effect.provide(TestScheduler.layer))
+      }).pipe(Effect.scoped, Effect.provide(TestScheduler.layer()))
       assert.strictEqual(reports.length, 0)
     }))
 
@@ -238,7 +238,7 @@ describe("Memory.leakReport", () => {
         yield* Memory.onLeaks((r) => Effect.sync(() => reports.push(r)), { client })
         const x = yield* Client.withClient(Client.submit(inc, 3), client).pipe(Scope.extend(longLived))
         key = x.key
-      }).pipe(Effect.scoped, Effect.provide(TestScheduler.layer))
+      }).pipe(Effect.scoped, Effect.provide(TestScheduler.layer()))
       assert.strictEqual(reports.length, 1)
       assert.isFalse(reports[0]!.tracking)
       assert.deepStrictEqual(reports[0]!.untracked, [{ key, refcount: 1 }])
