@@ -202,6 +202,21 @@ export class UnsupportedTaskError extends Data.TaggedError("UnsupportedTaskError
 }> {}
 
 /**
+ * A task module (see `TaskModule`) could not be loaded: it failed to import, or two different
+ * tasks in the listed modules have the same name.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class TaskModuleError extends Data.TaggedError("TaskModuleError")<{
+  readonly reason: "Import" | "DuplicateName"
+  /** The module (resolved `href`) at fault. */
+  readonly module: string
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+/**
  * The scheduler's version cannot be driven correctly by this client.
  *
  * @since 0.1.0

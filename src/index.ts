@@ -18,6 +18,8 @@ export * as Future from "./Future.js"
 export * as Scheduler from "./Scheduler.js"
 /** @since 0.1.0 */
 export * as Task from "./Task.js"
+/** @since 0.2.0 */
+export * as TaskModule from "./TaskModule.js"
 /** @since 0.1.0 */
 export * as TestScheduler from "./TestScheduler.js"
 /** @since 0.1.0 */
