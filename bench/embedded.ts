@@ -25,6 +25,7 @@ import { readFileSync } from "node:fs"
 import { dirname, join } from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { record } from "./record.js"
+import { connectQueued } from "../test/sessionReports.js"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -161,7 +162,7 @@ const releaseRun = (n: number) =>
  */
 const protocolRuns = (n: number, links: number) =>
   Effect.scoped(Effect.gen(function*() {
-    const session = yield* (yield* Scheduler).connect(`bench-protocol-${++protocolRun}`)
+    const session = yield* connectQueued(`bench-protocol-${++protocolRun}`)
     const takeUntil = (count: number) =>
       Effect.gen(function*() {
         let got = 0
@@ -219,7 +220,7 @@ const bookkeeping = (n: number) =>
   Effect.scoped(Effect.gen(function*() {
     const scheduler = yield* Scheduler
     // Scheduler alone: one UpdateGraph of n tasks, then the values stay wanted.
-    const session = yield* scheduler.connect("bench-bookkeeping")
+    const session = yield* connectQueued("bench-bookkeeping", scheduler)
     const specs: Array<TaskSpec> = Array.from({ length: n }, (_, i) => ({ key: `k-${i}`, task: add, args: [i, 1], dependencies: [] }))
     const keys = specs.map((s) => s.key)
     const h0 = heap()

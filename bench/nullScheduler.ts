@@ -2,7 +2,7 @@
  * A scheduler that accepts and drops everything: benchmarks that use it
  * measure the client alone.
  */
-import { Effect, Layer, Option, Queue } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { Scheduler } from "../src/Scheduler.js"
 
 export const NullScheduler = Layer.succeed(
@@ -10,11 +10,11 @@ export const NullScheduler = Layer.succeed(
   Scheduler.of({
     address: "null://",
     connect: (clientId) =>
-      Effect.map(Queue.unbounded<any>(), (reports) => ({
+      Effect.succeed({
         clientId,
-        send: () => {},
-        reports,
+        send: () => undefined,
         check: () => undefined,
+        prepare: () => undefined,
         gather: () => Effect.succeed(new Map()),
         scatter: () => Effect.void,
         whoHas: () => Effect.succeed({}),
@@ -25,6 +25,6 @@ export const NullScheduler = Layer.succeed(
         getDataset: () => Effect.succeed(Option.none()),
         unpublishDataset: () => Effect.void,
         listDatasets: () => Effect.succeed([])
-      }))
+      })
   })
 )

@@ -19,6 +19,7 @@ import * as Stream from "effect/Stream"
 import type {
   CancelledError,
   ClientClosedError,
+  ConnectionLostError,
   FutureError,
   NoClientError,
   SchedulerError,
@@ -74,8 +75,9 @@ export const make = (options?: Options): Effect.Effect<Client, SchedulerError, S
   Effect.gen(function*() {
     const scheduler = yield* Scheduler
     const clientId = options?.id ?? internal.defaultClientId()
-    const session = yield* scheduler.connect(clientId)
-    return yield* internal.make(session, scheduler.address, { ...options, clientId })
+    const inbox = new internal.Inbox()
+    const session = yield* scheduler.connect(clientId, inbox.sink)
+    return yield* internal.make(session, inbox, scheduler.address, { ...options, clientId })
   })
 
 /**
@@ -146,7 +148,7 @@ export type Args<T extends ReadonlyArray<any>> = { readonly [K in keyof T]: Arg<
 export const submit = <As extends ReadonlyArray<any>, A, E>(
   task: Task.Task<As, A, E>,
   ...args: Args<As>
-): Effect.Effect<Future<A, E>, UnsupportedTaskError | CancelledError | NoClientError | ClientClosedError, Scope.Scope> =>
+): Effect.Effect<Future<A, E>, UnsupportedTaskError | CancelledError | NoClientError | ClientClosedError | ConnectionLostError, Scope.Scope> =>
   use((client) => Effect.map(client.submitMany<A>(task, [args]), (fs) => fs[0]! as unknown as Future<A, E>)).pipe(
     Effect.withSpan("effect-dask.submit", { attributes: { task: task.name }, captureStackTrace: false })
   )
@@ -160,12 +162,12 @@ export const submit = <As extends ReadonlyArray<any>, A, E>(
 export const map = <As extends ReadonlyArray<any>, A, E>(
   task: Task.Task<As, A, E>,
   ...arrays: { readonly [K in keyof As]: ReadonlyArray<Arg<As[K]>> }
-): Effect.Effect<Array<Future<A, E>>, UnsupportedTaskError | CancelledError | NoClientError | ClientClosedError, Scope.Scope> =>
+): Effect.Effect<Array<Future<A, E>>, UnsupportedTaskError | CancelledError | NoClientError | ClientClosedError | ConnectionLostError, Scope.Scope> =>
   use((client) => {
     const n = arrays.length === 0 ? 0 : Math.min(...arrays.map((a) => a.length))
     const argLists: Array<ReadonlyArray<unknown>> = new Array(n)
     for (let i = 0; i < n; i++) argLists[i] = arrays.map((a) => a[i])
-    return client.submitMany<A>(task, argLists) as unknown as Effect.Effect<Array<Future<A, E>>, UnsupportedTaskError | CancelledError | ClientClosedError, Scope.Scope>
+    return client.submitMany<A>(task, argLists) as unknown as Effect.Effect<Array<Future<A, E>>, UnsupportedTaskError | CancelledError | ClientClosedError | ConnectionLostError, Scope.Scope>
   }).pipe(Effect.withSpan("effect-dask.map", { attributes: { task: task.name }, captureStackTrace: false }))
 
 /**

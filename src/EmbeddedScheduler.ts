@@ -195,7 +195,7 @@ export const make = (
   options?: Options
 ): Effect.Effect<Context.Context<Scheduler | EmbeddedScheduler>, never, Scope.Scope> =>
   Effect.map(internal.make(options), ({ address, state }) =>
-    Context.make(Scheduler, Scheduler.of({ address, connect: (clientId) => internal.connect(state, clientId) })).pipe(
+    Context.make(Scheduler, Scheduler.of({ address, connect: (clientId, reports) => internal.connect(state, clientId, reports) })).pipe(
       Context.add(EmbeddedScheduler, EmbeddedScheduler.of({
         address,
         snapshot: Effect.sync(() => internal.snapshot(state)),

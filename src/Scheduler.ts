@@ -14,7 +14,6 @@
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
-import type * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import type { ConnectionLostError, SchedulerError, UnsupportedTaskError } from "./Errors.js"
 import type * as Task from "./Task.js"
@@ -54,6 +53,12 @@ export interface TaskSpec {
   readonly args: ReadonlyArray<unknown>
   /** Keys this task depends on (every KeyRef in `args`, deduplicated). */
   readonly dependencies: ReadonlyArray<Key>
+  /**
+   * What {@link Session.prepare} returned for this call: the backend's
+   * validated (and, for Dask, encoded) form, so that `send` neither checks
+   * nor encodes it again. Opaque to the client.
+   */
+  readonly prepared?: unknown
 }
 
 /**
@@ -132,6 +137,18 @@ export interface ScatterOptions {
 }
 
 /**
+ * Where a backend delivers its reports, in order: a plain synchronous
+ * callback given to {@link Scheduler} `connect`. The client only appends to a
+ * buffer here and processes the buffer once per microtask (never re-entrantly),
+ * so a backend may call it from anywhere, even inside `send`; no fiber wakes
+ * per report.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type ReportSink = (report: SchedulerReport) => void
+
+/**
  * One client's connection to a scheduler.
  *
  * @since 0.1.0
@@ -139,16 +156,23 @@ export interface ScatterOptions {
  */
 export interface Session {
   readonly clientId: string
-  /** Enqueues a message on the ordered, batched stream. Never blocks; the backend flushes in order. */
-  readonly send: (message: ClientMessage) => void
-  /** Reports, in order. Shut down when the session's scope closes. */
-  readonly reports: Queue.Dequeue<SchedulerReport>
   /**
-   * Refuses, before anything is sent, a task this backend cannot run, or
-   * (given its arguments, KeyRefs included) one call of it whose arguments it
-   * cannot carry.
+   * Enqueues a message on the ordered, batched stream. Never blocks; the
+   * backend flushes in order. Returns an error, and sends nothing, when the
+   * message cannot go out (e.g. the connection is lost for good): the client
+   * then fails the submission with it.
    */
-  readonly check: (task: Task.Any, args?: ReadonlyArray<unknown>) => UnsupportedTaskError | undefined
+  readonly send: (message: ClientMessage) => ConnectionLostError | UnsupportedTaskError | undefined
+  /** Refuses, before anything is sent, a task this backend cannot run (checked once per call of `submit`/`map`). */
+  readonly check: (task: Task.Any) => UnsupportedTaskError | undefined
+  /**
+   * Validates one call of `task` (its arguments with KeyRefs) once, before
+   * anything is sent: an `UnsupportedTaskError` refuses it; anything else is
+   * the backend's prepared form of the call, which the client hands back in
+   * {@link TaskSpec} `prepared` so that `send` does not check or encode it
+   * again.
+   */
+  readonly prepare: (task: Task.Any, args: ReadonlyArray<unknown>) => unknown
   /** Fetches values of keys in memory; a key the scheduler cannot deliver fails with `LostDataError`. */
   readonly gather: (keys: ReadonlyArray<Key>) => Effect.Effect<ReadonlyMap<Key, unknown>, SchedulerError>
   /** Places values in worker memory under the given keys, wanted by this client. */
@@ -183,6 +207,9 @@ export interface Session {
 export class Scheduler extends Context.Tag("effect-dask/Scheduler")<Scheduler, {
   /** Where the scheduler is (`inproc://…`, `tcp://host:port`, `test://…`). */
   readonly address: string
-  /** Registers a client; closing the scope closes its stream. */
-  readonly connect: (clientId: string) => Effect.Effect<Session, SchedulerError, Scope.Scope>
+  /**
+   * Registers a client whose reports go to `reports` (see {@link ReportSink});
+   * closing the scope closes its stream, after which no report is delivered.
+   */
+  readonly connect: (clientId: string, reports: ReportSink) => Effect.Effect<Session, SchedulerError, Scope.Scope>
 }>() {}

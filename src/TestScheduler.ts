@@ -19,7 +19,6 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Queue from "effect/Queue"
 import { ConnectionLostError } from "./Errors.js"
 import { TestSchedulerImpl } from "./internal/testScheduler.js"
 import type { ClientMessage, ErrorInfo, Key, SchedulerReport, TaskSpec } from "./Scheduler.js"
@@ -99,25 +98,20 @@ export const make = (options?: Options): Effect.Effect<Context.Context<Scheduler
   Effect.sync(() => {
     const address = options?.address ?? "test://scheduler"
     const impl = new TestSchedulerImpl(address)
-    const queues = (): Array<Queue.Queue<SchedulerReport>> => Array.from(impl.clients.values(), (e) => e.reports)
-    // Reports are taken by each client's loop fiber; once every queue is empty a few yields let those fibers run.
-    const settle: Effect.Effect<void> = Effect.suspend(function loop(): Effect.Effect<void> {
-      return queues().some((q) => q.unsafeSize().pipe((s) => s._tag === "Some" && s.value > 0))
-        ? Effect.zipRight(Effect.yieldNow(), Effect.suspend(loop))
-        : Effect.repeatN(Effect.yieldNow(), 2)
-    })
+    // Clients process delivered reports in a microtask, which runs before this fiber resumes;
+    // the yields then let the fibers those reports woke run.
+    const settle: Effect.Effect<void> = Effect.repeatN(Effect.yieldNow(), 2)
     const scripted = (f: () => void) => Effect.zipRight(Effect.sync(f), settle)
     const scheduler = Scheduler.of({
       address,
-      connect: (clientId) =>
+      connect: (clientId, reports) =>
         Effect.acquireRelease(
-          Effect.map(Queue.unbounded<SchedulerReport>(), (reports) => impl.session(clientId, reports)),
-          (session) =>
-            Effect.suspend(() => {
+          Effect.sync(() => impl.session(clientId, reports)),
+          () =>
+            Effect.sync(() => {
               const entry = impl.clients.get(clientId)
               impl.clients.delete(clientId)
               if (entry !== undefined) impl.forgetUnwanted(entry.wants)
-              return Queue.shutdown(session.reports as Queue.Queue<SchedulerReport>)
             })
         )
     })
@@ -159,7 +153,7 @@ export const make = (options?: Options): Effect.Effect<Context.Context<Scheduler
           for (const key of keys) {
             for (const entry of impl.wanters(key)) {
               entry.wants.delete(key)
-              entry.reports.unsafeOffer({ _tag: "CancelledKeys", keys: [key], reason })
+              entry.reports({ _tag: "CancelledKeys", keys: [key], reason })
             }
           }
           impl.forgetUnwanted(keys)
@@ -173,7 +167,7 @@ export const make = (options?: Options): Effect.Effect<Context.Context<Scheduler
         impl.datasets.clear()
         for (const entry of impl.clients.values()) {
           entry.wants.clear()
-          entry.reports.unsafeOffer({ _tag: "Restart" })
+          entry.reports({ _tag: "Restart" })
         }
       }),
       disconnect: (clientId) =>
@@ -183,10 +177,10 @@ export const make = (options?: Options): Effect.Effect<Context.Context<Scheduler
           const keys = Array.from(entry.wants)
           entry.wants.clear()
           impl.forgetUnwanted(keys)
-          entry.reports.unsafeOffer({ _tag: "ConnectionLost", error: new ConnectionLostError({ address }) })
+          entry.reports({ _tag: "ConnectionLost", error: new ConnectionLostError({ address }) })
         }),
-      reconnect: (clientId) => scripted(() => impl.clients.get(clientId)?.reports.unsafeOffer({ _tag: "Reconnected" })),
-      report: (clientId, report) => scripted(() => impl.clients.get(clientId)?.reports.unsafeOffer(report)),
+      reconnect: (clientId) => scripted(() => impl.clients.get(clientId)?.reports({ _tag: "Reconnected" })),
+      report: (clientId, report) => scripted(() => impl.clients.get(clientId)?.reports(report)),
       settle
     })
     return Context.make(Scheduler, scheduler).pipe(Context.add(TestScheduler, control))

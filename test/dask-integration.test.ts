@@ -21,8 +21,9 @@ import * as DaskScheduler from "../src/DaskScheduler.js"
 import { CancelledError, ConnectionLostError, ProtocolError, RemoteError, UnsupportedTaskError } from "../src/Errors.js"
 import * as Future from "../src/Future.js"
 import * as Memory from "../src/Memory.js"
-import { KeyRef, Scheduler as SchedulerTag, type Scheduler } from "../src/Scheduler.js"
+import { KeyRef, type Scheduler } from "../src/Scheduler.js"
 import * as Task from "../src/Task.js"
+import { connectQueued } from "./sessionReports.js"
 import { available, type Cluster, type ClusterState, startCluster, versions } from "./dask/cluster.js"
 
 const add = Task.make("add", (a: number, b: number) => a + b, { python: "operator.add" })
@@ -305,8 +306,7 @@ describe.each(versions)("Dask %s (real cluster)", (version) => {
     const total = `lost-sum-${version}`
     const seen = await Effect.runPromise(
       Effect.gen(function*() {
-        const scheduler = yield* SchedulerTag
-        const session = yield* scheduler.connect(`Client-ts-lost-${version}`)
+        const session = yield* connectQueued(`Client-ts-lost-${version}`)
         yield* session.scatter([[data, [4, 5, 6]]], { workers: [second!] })
         // Runs where its dependency is; its result then lives only there.
         session.send({
@@ -336,8 +336,7 @@ describe.each(versions)("Dask %s (real cluster)", (version) => {
       const clientId = `Client-ts-reconnect-${version}`
       const seen = await Effect.runPromise(
         Effect.gen(function*() {
-          const scheduler = yield* SchedulerTag
-          const session = yield* scheduler.connect(clientId)
+          const session = yield* connectQueued(clientId)
           yield* Effect.promise(() => until(cluster, (s) => s.clients.includes(clientId)))
           proxy.dropAll()
           const first = yield* Queue.take(session.reports)

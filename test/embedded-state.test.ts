@@ -14,6 +14,7 @@ import * as TestClock from "effect/TestClock"
 import { EmbeddedScheduler, Task } from "../src/index.js"
 import type { Key, SchedulerReport, Session, TaskSpec } from "../src/Scheduler.js"
 import { KeyRef, Scheduler } from "../src/Scheduler.js"
+import { connectQueued, type QueuedSession } from "./sessionReports.js"
 
 const inc = Task.make("inc", (x: number) => x + 1)
 const div = Task.make("div", (a: number, b: number) => {
@@ -32,8 +33,8 @@ const spec = (key: Key, task: Task.Any, ...args: Array<unknown>): TaskSpec => ({
 })
 
 const snapshot = Effect.flatMap(EmbeddedScheduler.EmbeddedScheduler, (e) => e.snapshot)
-const connect = (id: string) => Effect.flatMap(Scheduler, (s) => s.connect(id))
-const drainReports = (s: Session) => Effect.map(Queue.takeAll(s.reports), (c) => Array.from(c))
+const connect = (id: string) => connectQueued(id)
+const drainReports = (s: QueuedSession) => Effect.map(Queue.takeAll(s.reports), (c) => Array.from(c))
 /** Lets in-process work (microtasks, timers at the current test time) run. */
 const settle = Effect.repeatN(Effect.sleep(0), 5)
 
@@ -372,7 +373,7 @@ describe("EmbeddedScheduler state (protocol level)", () => {
         const scheduler = yield* Scheduler
         const sessions: Array<Session | undefined> = [undefined, undefined]
         const session = function*(i: number) {
-          return sessions[i] ??= yield* scheduler.connect(`client-${i}`)
+          return sessions[i] ??= yield* scheduler.connect(`client-${i}`, () => {})
         }
         // Clients desire and publish keys they hold futures for: finished ones. (Desiring a released
         // intermediate does not recompute it, in Dask as here.)

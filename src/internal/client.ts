@@ -8,11 +8,12 @@ import { globalValue } from "effect/GlobalValue"
 import * as Option from "effect/Option"
 import { pipeArguments } from "effect/Pipeable"
 import * as Queue from "effect/Queue"
+import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
-import type { FutureError, SchedulerError } from "../Errors.js"
+import type { ConnectionLostError, FutureError, SchedulerError } from "../Errors.js"
 import {
   CancelledError,
   ClientClosedError,
@@ -21,12 +22,12 @@ import {
   NoClientError,
   RemoteError
 } from "../Errors.js"
-import type { UnsupportedTaskError } from "../Errors.js"
-import type { Key, SchedulerReport, ScatterOptions, Session, TaskSpec, WorkerInfo } from "../Scheduler.js"
+import { UnsupportedTaskError } from "../Errors.js"
+import type { Key, ReportSink, SchedulerReport, ScatterOptions, Session, TaskSpec, WorkerInfo } from "../Scheduler.js"
 import { KeyRef } from "../Scheduler.js"
 import type * as Task from "../Task.js"
 import * as metrics from "./metrics.js"
-import { makeKey, randomToken, tokenize, typeName } from "./tokenize.js"
+import { KeyGen, makeKey, randomToken, tokenize, typeName } from "./tokenize.js"
 
 /** @internal */
 export const FutureTypeId: unique symbol = Symbol.for("effect-dask/Future") as any
@@ -166,14 +167,40 @@ Object.defineProperty(FutureImpl.prototype, FutureTypeId, { value: FutureTypeId 
 export const isFuture = (u: unknown): u is FutureImpl<any, any> => typeof u === "object" && u !== null && FutureTypeId in u
 
 /**
+ * A task's dependencies, each key once, in first-seen order. A Set only past
+ * a few entries: most tasks have none or one or two, and a fan-in of N
+ * futures stays linear.
+ */
+class Deps {
+  readonly keys: Array<Key> = []
+  readonly futures: Array<FutureImpl<any, any>> = []
+  private seen: Set<Key> | undefined = undefined
+  add(f: FutureImpl<any, any>): void {
+    const key = f.state.key
+    if (this.seen !== undefined) {
+      if (this.seen.has(key)) return
+      this.seen.add(key)
+    } else if (this.keys.length < 8) {
+      if (this.keys.includes(key)) return
+    } else {
+      this.seen = new Set(this.keys)
+      if (this.seen.has(key)) return
+      this.seen.add(key)
+    }
+    this.keys.push(key)
+    this.futures.push(f)
+  }
+}
+
+/**
  * Replaces futures in task arguments by KeyRefs (at any depth of arrays and
  * plain objects), collecting their keys as dependencies.
  */
-const replaceFutures = (value: unknown, deps: Array<FutureImpl<any, any>>, depth: number): unknown => {
+const replaceFutures = (value: unknown, deps: Deps, depth: number): unknown => {
   if (typeof value !== "object" || value === null || depth > 32) return value
   if (isFuture(value)) {
-    if (!deps.some((d) => d.key === value.key)) deps.push(value)
-    return new KeyRef(value.key)
+    deps.add(value)
+    return new KeyRef(value.state.key)
   }
   if (Array.isArray(value)) {
     let out: Array<unknown> | undefined
@@ -224,6 +251,61 @@ export const waitAll = (futures: ReadonlyArray<FutureImpl<any, any>>): Effect.Ef
     })
   })
 
+/**
+ * Where a session delivers reports: a plain array, processed once per
+ * microtask by the client, in order. Never re-entrant: a report delivered
+ * while the buffer is being processed (a backend answering a message the
+ * client sent from a report) is processed by the same pass. No fiber, no
+ * Deferred, no Queue per report.
+ * @internal
+ */
+export class Inbox {
+  private buffer: Array<SchedulerReport> = []
+  private scheduled = false
+  private handler: ((report: SchedulerReport) => void) | undefined = undefined
+  /** Called for a defect thrown while processing a report (the pass goes on with the next one). */
+  onDefect: (defect: unknown) => void = () => {}
+
+  /** The sink given to `Scheduler.connect`. */
+  readonly sink: ReportSink = (report) => {
+    this.buffer.push(report)
+    if (!this.scheduled && this.handler !== undefined) this.schedule()
+  }
+
+  /** Starts processing (reports delivered before are processed first). */
+  attach(handler: (report: SchedulerReport) => void): void {
+    this.handler = handler
+    if (this.buffer.length > 0 && !this.scheduled) this.schedule()
+  }
+
+  /** Stops processing; what is left is dropped. */
+  detach(): void {
+    this.handler = undefined
+    this.buffer = []
+  }
+
+  private schedule(): void {
+    this.scheduled = true
+    queueMicrotask(this.drain)
+  }
+
+  private readonly drain = (): void => {
+    // Index loop over a live array: reports appended during the pass are taken by it.
+    const buffer = this.buffer
+    for (let i = 0; i < buffer.length; i++) {
+      const handler = this.handler
+      if (handler === undefined) break
+      try {
+        handler(buffer[i]!)
+      } catch (defect) {
+        this.onDefect(defect)
+      }
+    }
+    if (this.buffer === buffer) this.buffer = []
+    this.scheduled = false
+  }
+}
+
 /** @internal */
 export interface ClientOptions {
   readonly id?: string | undefined
@@ -251,6 +333,8 @@ export class ClientImpl {
   /** Call sites of handles the GC backstop released, when tracking is on (bounded). */
   readonly gcReleased: Array<{ readonly key: Key; readonly site: CallSite | undefined }> = []
   readonly openedAt: number
+  /** Keys of impure submissions: a random prefix per client and a counter. */
+  readonly keys = new KeyGen()
   private readonly labels: ReadonlyArray<import("effect/MetricLabel").MetricLabel>
 
   constructor(
@@ -451,6 +535,7 @@ export class ClientImpl {
   // ---- reports ---------------------------------------------------------------
 
   onReport(report: SchedulerReport): void {
+    if (this.closed) return
     switch (report._tag) {
       case "KeyInMemory": {
         const st = this.states.get(report.key)
@@ -504,14 +589,6 @@ export class ClientImpl {
     }
   }
 
-  /** The report loop, run in the client's scope. */
-  reportLoop(): Effect.Effect<never> {
-    return Effect.forever(
-      Effect.map(Queue.takeBetween(this.session.reports, 1, Number.POSITIVE_INFINITY), (chunk) => {
-        for (const report of chunk) this.onReport(report)
-      })
-    )
-  }
 
   // ---- close -----------------------------------------------------------------
 
@@ -536,45 +613,77 @@ export class ClientImpl {
   submitMany<A>(
     task: Task.Any,
     argLists: ReadonlyArray<ReadonlyArray<unknown>>
-  ): Effect.Effect<Array<FutureImpl<A, any>>, UnsupportedTaskError | CancelledError | ClientClosedError, Scope.Scope> {
-    return this.inScope((bag, fiber): Effect.Effect<Array<FutureImpl<A, any>>, UnsupportedTaskError | CancelledError> => {
+  ): Effect.Effect<
+    Array<FutureImpl<A, any>>,
+    UnsupportedTaskError | CancelledError | ClientClosedError | ConnectionLostError,
+    Scope.Scope
+  > {
+    return this.inScope((bag, fiber): Effect.Effect<Array<FutureImpl<A, any>>, UnsupportedTaskError | CancelledError | ConnectionLostError> => {
       const unsupported = this.session.check(task)
       if (unsupported !== undefined) return Effect.fail(unsupported)
-      const specs: Array<TaskSpec> = []
-      const keys: Array<Key> = []
-      const out: Array<FutureImpl<A, any>> = new Array(argLists.length)
-      // Compute every key before taking any reference, so a bad argument leaks nothing.
-      const prepared: Array<readonly [Key, ReadonlyArray<unknown>, Array<Key>]> = new Array(argLists.length)
-      for (let i = 0; i < argLists.length; i++) {
-        const deps: Array<FutureImpl<any, any>> = []
-        const args = replaceFutures(argLists[i], deps, 0) as ReadonlyArray<unknown>
-        for (const dep of deps) {
+      const n = argLists.length
+      // Compute every key (and the backend's prepared form) before taking any reference, so a bad argument leaks nothing.
+      const keys: Array<Key> = new Array(n)
+      const args: Array<ReadonlyArray<unknown>> = new Array(n)
+      const dependencies: Array<ReadonlyArray<Key>> = new Array(n)
+      const prepared: Array<unknown> = new Array(n)
+      for (let i = 0; i < n; i++) {
+        const deps = new Deps()
+        const a = replaceFutures(argLists[i], deps, 0) as ReadonlyArray<unknown>
+        for (const dep of deps.futures) {
           // As Dask: a cancelled (or released) future cannot be a dependency.
-          if (dep.state.status === "cancelled") {
-            return Effect.fail(dep.state.failure() as CancelledError)
-          }
+          if (dep.state.status === "cancelled") return Effect.fail(dep.state.failure() as CancelledError)
         }
-        const refused = this.session.check(task, args)
-        if (refused !== undefined) return Effect.fail(refused)
-        const token = task.pure ? tokenize([task.name, task.python ?? null, args]) : randomToken()
-        prepared[i] = [makeKey(task.name, token), args, deps.map((d) => d.key)]
+        const p = this.session.prepare(task, a)
+        if (p instanceof UnsupportedTaskError) return Effect.fail(p)
+        keys[i] = task.pure ? makeKey(task.name, tokenize([task.name, task.python ?? null, a])) : this.keys.next(task.name)
+        args[i] = a
+        dependencies[i] = deps.keys
+        prepared[i] = p
       }
-      for (let i = 0; i < prepared.length; i++) {
-        const [key, args, dependencies] = prepared[i]!
+      const specs: Array<TaskSpec> = []
+      const wanted: Array<Key> = []
+      const out: Array<FutureImpl<A, any>> = new Array(n)
+      for (let i = 0; i < n; i++) {
+        const key = keys[i]!
         const existing = this.states.get(key)
         const st = this.ref(key, false)
         if (existing === undefined) {
-          specs.push({ key, task, args, dependencies })
-          keys.push(key)
+          specs.push(prepared[i] === undefined
+            ? { key, task, args: args[i]!, dependencies: dependencies[i]! }
+            : { key, task, args: args[i]!, dependencies: dependencies[i]!, prepared: prepared[i] })
+          wanted.push(key)
         }
         const f = this.newHandle<A>(st, task.result, fiber)
         f.bag = bag
         bag.add(f)
         out[i] = f
       }
-      if (specs.length > 0) this.session.send({ _tag: "UpdateGraph", tasks: specs, keys })
+      if (specs.length > 0) {
+        const failed = this.session.send({ _tag: "UpdateGraph", tasks: specs, keys: wanted })
+        if (failed !== undefined) {
+          this.unsubmit(out, bag)
+          return Effect.fail(failed)
+        }
+      }
       return Effect.succeed(out)
     })
+  }
+
+  /** Takes back the handles of a submission the backend could not send: the scheduler never saw its new keys. */
+  private unsubmit(handles: ReadonlyArray<FutureImpl<any, any>>, bag: Bag): void {
+    for (const f of handles) {
+      f.flags |= RELEASED
+      bag.delete(f)
+      f.bag = undefined
+      this.live?.delete(f)
+      const st = f.state
+      if (this.states.get(st.key) !== st) continue
+      if (--st.count === 0) {
+        this.states.delete(st.key)
+        st.cancel("not sent")
+      }
+    }
   }
 
   scatter<A>(values: ReadonlyArray<A>, options?: ScatterOptions & { readonly hash?: boolean }): Effect.Effect<Array<FutureImpl<A, any>>, SchedulerError | ClientClosedError, Scope.Scope> {
@@ -849,18 +958,25 @@ export const current: Effect.Effect<ClientImpl, NoClientError> = Effect.withFibe
 /** @internal */
 export const make = (
   session: Session,
+  inbox: Inbox,
   address: string,
   options: ClientOptions & { readonly clientId: string }
 ): Effect.Effect<ClientImpl, never, Scope.Scope> =>
   Effect.gen(function*() {
     const clock = yield* Effect.clock
+    const runtime = yield* Effect.runtime<never>()
     const client = new ClientImpl(options.clientId, session, address, clock, options.trackCallSites ?? false)
     registerClient(client)
-    // Finalizers run in reverse: stop the report loop last so nothing is processed after close.
-    yield* Effect.addFinalizer(() => Effect.sync(() => client.close()))
+    // A defect while processing a report is logged, as the report fiber's death was before; later reports still count.
+    inbox.onDefect = (defect) => Runtime.runFork(runtime)(Effect.logError("effect-dask: report processing failed", Cause.die(defect)))
+    // Finalizers run in reverse: stop processing reports last so nothing is processed after close.
+    yield* Effect.addFinalizer(() => Effect.sync(() => {
+      client.close()
+      inbox.detach()
+    }))
     // Runs before the close above (finalizers run in reverse): leak reports still see the live handles.
     yield* Effect.addFinalizer(() => Effect.forEach(client.closeHooks, (hook) => hook(client), { discard: true }))
-    yield* Effect.forkScoped(client.reportLoop())
+    inbox.attach((report) => client.onReport(report))
     return client
   })
 

@@ -1,8 +1,7 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import { LostDataError } from "../Errors.js"
-import type { ClientMessage, ErrorInfo, Key, SchedulerReport, Session, TaskSpec } from "../Scheduler.js"
+import type { ClientMessage, ErrorInfo, Key, ReportSink, SchedulerReport, Session, TaskSpec } from "../Scheduler.js"
 import type * as Task from "../Task.js"
 
 /** @internal */
@@ -13,7 +12,7 @@ export interface Recorded {
 
 interface ClientEntry {
   readonly wants: Set<Key>
-  readonly reports: Queue.Queue<SchedulerReport>
+  readonly reports: ReportSink
 }
 
 /**
@@ -82,7 +81,7 @@ export class TestSchedulerImpl {
       for (const spec of Array.from(this.tasks.values())) {
         if (spec.dependencies.includes(key)) this.cancelKey(spec.key, entry, force, false)
       }
-      for (const w of wanters) w.reports.unsafeOffer({ _tag: "CancelledKeys", keys: [key], reason: "cancelled" })
+      for (const w of wanters) w.reports({ _tag: "CancelledKeys", keys: [key], reason: "cancelled" })
     }
     for (const w of force ? wanters : [entry]) w.wants.delete(key)
     this.forgetUnwanted([key])
@@ -92,11 +91,11 @@ export class TestSchedulerImpl {
   reportState(entry: ClientEntry, key: Key): void {
     const value = this.values.get(key)
     if (value !== undefined) {
-      entry.reports.unsafeOffer({ _tag: "KeyInMemory", key, type: value.type, nbytes: value.nbytes })
+      entry.reports({ _tag: "KeyInMemory", key, type: value.type, nbytes: value.nbytes })
       return
     }
     const error = this.errors.get(key)
-    if (error !== undefined) entry.reports.unsafeOffer({ _tag: "TaskErred", key, error })
+    if (error !== undefined) entry.reports({ _tag: "TaskErred", key, error })
   }
 
   handle(clientId: string, entry: ClientEntry, message: ClientMessage): void {
@@ -118,7 +117,7 @@ export class TestSchedulerImpl {
           this.reportState(entry, key)
         }
         if (cancelled.length > 0) {
-          entry.reports.unsafeOffer({ _tag: "CancelledKeys", keys: cancelled, reason: "unknown dependency" })
+          entry.reports({ _tag: "CancelledKeys", keys: cancelled, reason: "unknown dependency" })
         }
         return
       }
@@ -157,15 +156,18 @@ export class TestSchedulerImpl {
     }
   }
 
-  session(clientId: string, reports: Queue.Queue<SchedulerReport>): Session {
+  session(clientId: string, reports: ReportSink): Session {
     const entry: ClientEntry = { wants: new Set(), reports }
     this.clients.set(clientId, entry)
     const values = this.values
     return {
       clientId,
-      send: (message) => this.handle(clientId, entry, message),
-      reports,
+      send: (message) => {
+        this.handle(clientId, entry, message)
+        return undefined
+      },
       check: (_task: Task.Any) => undefined,
+      prepare: (_task: Task.Any, _args: ReadonlyArray<unknown>) => undefined,
       gather: (keys) =>
         Effect.suspend(() => {
           const out = new Map<Key, unknown>()
@@ -181,7 +183,7 @@ export class TestSchedulerImpl {
           for (const [key, value] of entries) {
             this.values.set(key, { value, nbytes: sizeOf(value), type: typeof value })
             entry.wants.add(key)
-            entry.reports.unsafeOffer({ _tag: "KeyInMemory", key })
+            entry.reports({ _tag: "KeyInMemory", key })
           }
         }),
       whoHas: (keys) =>
@@ -230,7 +232,7 @@ export class TestSchedulerImpl {
 
   /** Offers a report to every client that wants `key`. */
   broadcast(key: Key, report: SchedulerReport): void {
-    for (const entry of this.wanters(key)) entry.reports.unsafeOffer(report)
+    for (const entry of this.wanters(key)) entry.reports(report)
   }
 }
 

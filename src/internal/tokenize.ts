@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from "node:crypto"
+import { createHash, randomBytes, randomUUID } from "node:crypto"
 import { KeyRef } from "../Scheduler.js"
 
 /**
@@ -84,4 +84,32 @@ export const typeName = (value: unknown): string => {
     default:
       return typeof value
   }
+}
+
+/**
+ * Keys of impure calls: `name-<token>`, the token a per-generator random
+ * prefix (24 hex digits) and a counter (8 hex digits), 32 hex digits in all as
+ * `randomToken`'s, for the price of a string concatenation. Dask allows any
+ * key for an impure task (it uses a fresh uuid4 per call).
+ */
+export class KeyGen {
+  private prefix = ""
+  private count = 0x100000000
+  next(name: string): string {
+    if (this.count >= 0xffffffff) {
+      this.prefix = randomBytes(12).toString("hex")
+      this.count = 0
+    }
+    const n = (this.count++).toString(16)
+    return flat(name + "-" + this.prefix + "00000000".slice(n.length) + n)
+  }
+}
+
+/**
+ * Makes V8 store `s` flat (a concatenation is a rope otherwise, which keeps
+ * its parts alive beside the key): converting a string to a number flattens it.
+ */
+const flat = (s: string): string => {
+  ;(s as unknown as number) | 0
+  return s
 }

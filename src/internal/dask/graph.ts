@@ -77,68 +77,134 @@ const isPlainObject = (u: unknown): u is Record<string, unknown> => {
   return proto === Object.prototype || proto === null
 }
 
-/** Replaces KeyRefs (at any depth of arrays and plain objects) with `ref(key)`; other values are copied. */
-const substitute = (value: unknown, ref: (key: string) => unknown, keys: Set<string>, depth: number): unknown => {
+/**
+ * Replaces KeyRefs (at any depth of arrays and plain objects) with their key
+ * strings, collecting the keys; a branch without a KeyRef is returned as is
+ * (no copy).
+ */
+const substitute = (value: unknown, keys: Set<string>, depth: number): unknown => {
+  if (typeof value !== "object" || value === null) return value
   if (value instanceof KeyRef) {
     keys.add(value.key)
-    return ref(value.key)
+    return value.key
   }
   if (depth > 256) return value // checkValue reports the depth
-  if (Array.isArray(value)) return value.map((item) => substitute(item, ref, keys, depth + 1))
-  if (isPlainObject(value)) {
-    const out: Record<string, unknown> = {}
-    for (const key of Object.keys(value)) {
-      Object.defineProperty(out, key, {
-        value: substitute(value[key], ref, keys, depth + 1),
-        enumerable: true,
-        writable: true,
-        configurable: true
-      })
+  if (Array.isArray(value)) {
+    let out: Array<unknown> | undefined
+    for (let i = 0; i < value.length; i++) {
+      const item = value[i]
+      const r = substitute(item, keys, depth + 1)
+      if (r !== item) {
+        out ??= value.slice()
+        out[i] = r
+      }
     }
-    return out
+    return out ?? value
+  }
+  if (isPlainObject(value)) {
+    let out: Record<string, unknown> | undefined
+    for (const key of Object.keys(value)) {
+      const item = value[key]
+      const r = substitute(item, keys, depth + 1)
+      if (r !== item) {
+        if (out === undefined) {
+          out = {}
+          // defineProperty: a "__proto__" key stays an own key.
+          for (const k of Object.keys(value)) {
+            Object.defineProperty(out, k, { value: value[k], enumerable: true, writable: true, configurable: true })
+          }
+        }
+        out[key] = r
+      }
+    }
+    return out ?? value
   }
   return value
 }
 
-const validate = (spec: TaskSpec, args: unknown): UnsupportedTaskError | undefined => {
-  const refused = checkTask(spec.task)
-  if (refused !== undefined) return refused
-  const reason = checkValue(args)
-  if (reason !== undefined) {
-    return new UnsupportedTaskError({
-      task: spec.task.name,
-      backend: BACKEND,
-      message: `task "${spec.task.name}" (key ${spec.key}): an argument cannot be sent to Python: ${reason.replace(/^value/, "args")}`
-    })
-  }
-  return undefined
+/** A callable's pickled global and import parts, once per dotted name. */
+interface Callable {
+  readonly module: string
+  readonly name: string
+  readonly pickled: Uint8Array
 }
 
+const callables = new Map<string, Callable>()
+
+const callableOf = (python: string): Callable | undefined => {
+  let c = callables.get(python)
+  if (c === undefined) {
+    const parts = splitCallable(python)
+    if (parts === undefined) return undefined
+    c = { module: parts[0], name: parts[1], pickled: pickledFunction(python, parts[0], parts[1]) }
+    if (callables.size >= 4_096) callables.clear()
+    callables.set(python, c)
+  }
+  return c
+}
+
+const argsRefusal = (task: Task.Any, key: string, reason: string) =>
+  new UnsupportedTaskError({
+    task: task.name,
+    backend: BACKEND,
+    message: `task "${task.name}" (key ${key}): an argument cannot be sent to Python: ${reason.replace(/^value/, "args")}`
+  })
+
 /**
- * Whether one call of `task` with `args` (KeyRefs included) can be sent to
- * this dialect, checked before anything is sent: the same rules the graph
- * encoders apply.
+ * One call validated and encoded for one dialect (from {@link prepareCall}):
+ * the 2022.12 run_spec with its referenced keys, or the 2024.12 task tuple.
  *
  * @internal
  */
-export const checkCall = (
-  task: Task.Any,
-  args: ReadonlyArray<unknown>,
-  dialect: "2022.12" | "2024.12"
-): UnsupportedTaskError | undefined => {
-  const spec: TaskSpec = { key: `${task.name}-…`, task, args, dependencies: [] }
-  const substituted = substitute(args, (key) => key, new Set(), 0)
-  const refused = validate(spec, substituted)
-  if (refused !== undefined || dialect === "2024.12") return refused
-  const marker = markerKey(substituted)
-  return marker === undefined ? undefined : markerRefusal(spec, marker)
+export class PreparedCall {
+  constructor(
+    readonly dialect: "2022.12" | "2024.12",
+    /** 2022.12: `{function, args}`; 2024.12: the `PyTuple` task. */
+    readonly payload: unknown,
+    /** 2022.12: keys of KeyRefs in the arguments. */
+    readonly refs: ReadonlyArray<string> | undefined
+  ) {}
 }
 
-const markerRefusal = (spec: TaskSpec, marker: string) =>
+/**
+ * Validates one call of `task` with `args` (KeyRefs included) for `dialect`
+ * and encodes it, once: `updateGraph2022`/`updateGraph2024` use the result
+ * as is.
+ *
+ * @internal
+ */
+export const prepareCall = (
+  task: Task.Any,
+  args: ReadonlyArray<unknown>,
+  dialect: "2022.12" | "2024.12",
+  key = `${task.name}-…`
+): PreparedCall | UnsupportedTaskError => {
+  const refused = checkTask(task)
+  if (refused !== undefined) return refused
+  const callable = callableOf(task.python!)!
+  const refs = new Set<string>()
+  const substituted = substitute(args, refs, 0)
+  const reason = checkValue(substituted)
+  if (reason !== undefined) return argsRefusal(task, key, reason)
+  if (dialect === "2024.12") {
+    return new PreparedCall(dialect, new PyTuple([new PyGlobal(callable.module, callable.name), ...args.map(graphArgument)]), undefined)
+  }
+  const marker = markerKey(substituted)
+  if (marker !== undefined) return markerRefusal(task, key, marker)
+  return new PreparedCall(dialect, { function: callable.pickled, args: substituted }, refs.size === 0 ? undefined : Array.from(refs))
+}
+
+/** The spec's prepared form for `dialect`, prepared now if the client did not (or for another dialect). */
+const preparedOf = (spec: TaskSpec, dialect: "2022.12" | "2024.12"): PreparedCall | UnsupportedTaskError => {
+  const p = spec.prepared
+  return p instanceof PreparedCall && p.dialect === dialect ? p : prepareCall(spec.task, spec.args, dialect, spec.key)
+}
+
+const markerRefusal = (task: Task.Any, key: string, marker: string) =>
   new UnsupportedTaskError({
-    task: spec.task.name,
+    task: task.name,
     backend: BACKEND,
-    message: `task "${spec.task.name}" (key ${spec.key}): an argument has the key "${marker}", which Dask 2022.12 decodes as a protocol marker`
+    message: `task "${task.name}" (key ${key}): an argument has the key "${marker}", which Dask 2022.12 decodes as a protocol marker`
   })
 
 /** Keys Python's frame_0 decoder treats as markers (`msgpack_decode_default`, `loads`). */
@@ -163,6 +229,14 @@ const markerKey = (value: unknown, depth = 0): string | undefined => {
   return undefined
 }
 
+/** Declared dependencies plus the keys referenced in the arguments, each once. */
+const dependenciesOf = (declared: ReadonlyArray<string>, refs: ReadonlyArray<string> | undefined): Array<string> => {
+  if (refs === undefined) return declared.slice()
+  const all = new Set(refs)
+  for (const dep of declared) all.add(dep)
+  return Array.from(all)
+}
+
 /**
  * The 2022.12 `update-graph` stream message: run_spec Form A
  * `{function: <pickled global>, args: <msgpack array>}` (no other keys: any
@@ -182,16 +256,10 @@ export const updateGraph2022 = (
   const retries: Record<string, unknown> = {}
   let anyRetries = false
   for (const spec of tasks) {
-    const refs = new Set<string>()
-    const args = substitute(spec.args, (key) => key, refs, 0)
-    const refused = validate(spec, args)
-    if (refused !== undefined) return Either.left(refused)
-    const marker = markerKey(args)
-    if (marker !== undefined) return Either.left(markerRefusal(spec, marker))
-    const [module, name] = splitCallable(spec.task.python!)!
-    defineEntry(runSpecs, spec.key, { function: pickledFunction(spec.task.python!, module, name), args })
-    for (const dep of spec.dependencies) refs.add(dep)
-    defineEntry(dependencies, spec.key, Array.from(refs))
+    const prepared = preparedOf(spec, "2022.12")
+    if (prepared instanceof UnsupportedTaskError) return Either.left(prepared)
+    defineEntry(runSpecs, spec.key, prepared.payload)
+    defineEntry(dependencies, spec.key, dependenciesOf(spec.dependencies, prepared.refs))
     if (spec.task.retries > 0) {
       defineEntry(retries, spec.key, spec.task.retries)
       anyRetries = true
@@ -273,16 +341,14 @@ export const updateGraph2024 = (
 ): Either.Either<Record<string, unknown>, UnsupportedTaskError> => {
   const byRetries = new Map<number, Map<string, unknown>>()
   for (const spec of tasks) {
-    const refused = validate(spec, substitute(spec.args, (key) => key, new Set(), 0))
-    if (refused !== undefined) return Either.left(refused)
-    const args = spec.args.map(graphArgument)
-    const [module, name] = splitCallable(spec.task.python!)!
+    const prepared = preparedOf(spec, "2024.12")
+    if (prepared instanceof UnsupportedTaskError) return Either.left(prepared)
     let layer = byRetries.get(spec.task.retries)
     if (layer === undefined) {
       layer = new Map()
       byRetries.set(spec.task.retries, layer)
     }
-    layer.set(spec.key, new PyTuple([new PyGlobal(module, name), ...args]))
+    layer.set(spec.key, prepared.payload)
   }
   const layers = new Map<string, unknown>()
   const annotations: Record<string, unknown> = {}

@@ -57,7 +57,7 @@ export const make = (
     }
     return Scheduler.of({
       address: address.url,
-      connect: (clientId) => Session.make({ ...sessionOptions, clientId })
+      connect: (clientId, reports) => Session.make({ ...sessionOptions, clientId }, reports)
     })
   })
 

@@ -10,7 +10,6 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import type * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import {
@@ -24,10 +23,10 @@ import {
 import type {
   ClientMessage,
   Key,
+  ReportSink,
   ScatterOptions,
   SchedulerReport,
   Session,
-  TaskSpec,
   WorkerInfo
 } from "../../Scheduler.js"
 import type * as Task from "../../Task.js"
@@ -108,13 +107,14 @@ const versionsEcho = (reply: unknown) => ({ packages: field(reply, "packages") ?
  *
  * @internal
  */
-export const make = (options: SessionOptions): Effect.Effect<Session, SchedulerError, Scope.Scope> =>
+export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<Session, SchedulerError, Scope.Scope> =>
   Effect.gen(function*() {
     const { address, clientId, pool } = options
     const initial = yield* versionsOf(pool)
     let dialect = initial.dialect
 
-    const reports = yield* Queue.unbounded<SchedulerReport>()
+    // Cleared when the session closes: nothing is delivered after that.
+    let deliver: ReportSink | undefined = sink
     const outbox = new Stream.Outbox()
     // Watchers, reconnects and cancel RPCs; interrupted first when the session closes.
     const fibers = yield* FiberSet.make<unknown, unknown>()
@@ -140,7 +140,7 @@ export const make = (options: SessionOptions): Effect.Effect<Session, SchedulerE
     }
 
     const offer = (report: SchedulerReport) => {
-      Queue.unsafeOffer(reports, report)
+      if (deliver !== undefined) deliver(report)
     }
 
     const onOp = (msg: unknown) => {
@@ -270,42 +270,32 @@ export const make = (options: SessionOptions): Effect.Effect<Session, SchedulerE
           }
           yield* Scope.close(c.scope, Exit.void)
         }
-        yield* Queue.shutdown(reports)
+        deliver = undefined
       })
     )
 
     // --- client → scheduler -------------------------------------------------
-    const refuse = (tasks: ReadonlyArray<TaskSpec>, error: UnsupportedTaskError) => {
-      for (const t of tasks) {
-        offer({
-          _tag: "TaskErred",
-          key: t.key,
-          error: { type: "UnsupportedTaskError", message: error.message, traceback: "" }
-        })
-      }
-    }
-
-    const send = (message: ClientMessage): void => {
-      if (closeSent) return
-      if (gaveUp) {
-        if (message._tag === "UpdateGraph") offer({ _tag: "ConnectionLost", error: lostForGood })
-        return
-      }
+    const send = (message: ClientMessage): ConnectionLostError | UnsupportedTaskError | undefined => {
+      if (closeSent) return undefined
+      if (gaveUp) return message._tag === "UpdateGraph" ? lostForGood : undefined
       switch (message._tag) {
         case "UpdateGraph": {
+          // Prepared by `prepare` for the current dialect: no second validation. Only a spec
+          // prepared for another dialect (the scheduler came back as another version) is
+          // encoded again here, and may be refused.
           const encoded = dialect.graph === "2022.12"
             ? Graph.updateGraph2022(message.tasks, message.keys, clientId)
             : Graph.updateGraph2024(message.tasks, message.keys, clientId)
-          if (Either.isLeft(encoded)) return refuse(message.tasks, encoded.left)
+          if (Either.isLeft(encoded)) return encoded.left
           outbox.push(encoded.right as Stream.Op)
-          return
+          return undefined
         }
         case "DesireKeys":
           outbox.pushKeys("client-desires-keys", message.keys, message.client ?? clientId)
-          return
+          return undefined
         case "ReleaseKeys":
           outbox.pushKeys("client-releases-keys", message.keys, clientId)
-          return
+          return undefined
         case "Cancel": {
           if (dialect.cancel === "stream") {
             outbox.push({ op: "cancel-keys", keys: message.keys.slice(), client: clientId, force: message.force })
@@ -317,16 +307,16 @@ export const make = (options: SessionOptions): Effect.Effect<Session, SchedulerE
               Effect.ignore(Rpc.call(pool, { op: "cancel", keys, client: clientId, force: message.force }))
             ))
           }
-          return
+          return undefined
         }
         case "Heartbeat":
           outbox.push({ op: "heartbeat-client" })
-          return
+          return undefined
         case "Close": {
           closeSent = true
           outbox.push({ op: "close-client" })
           outbox.push({ op: "close-stream" })
-          return
+          return undefined
         }
       }
     }
@@ -476,14 +466,13 @@ export const make = (options: SessionOptions): Effect.Effect<Session, SchedulerE
       Effect.map(Rpc.call(pool, { op: "publish_list" }), (reply) =>
         Array.isArray(reply) ? reply.map((n) => String(n)) : [])
 
-    const check = (task: Task.Any, args?: ReadonlyArray<unknown>): UnsupportedTaskError | undefined =>
-      args === undefined ? Graph.checkTask(task) : Graph.checkCall(task, args, dialect.graph)
+    const prepare = (task: Task.Any, args: ReadonlyArray<unknown>): unknown => Graph.prepareCall(task, args, dialect.graph)
 
     return {
       clientId,
       send,
-      reports,
-      check,
+      check: Graph.checkTask,
+      prepare,
       gather,
       scatter,
       whoHas,

@@ -6,11 +6,10 @@
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import type * as EmbeddedScheduler from "../../EmbeddedScheduler.js"
 import { LostDataError, ProtocolError, UnsupportedTaskError } from "../../Errors.js"
-import type { ClientMessage, Key, SchedulerReport, Session, WorkerInfo } from "../../Scheduler.js"
+import type { ClientMessage, Key, ReportSink, Session, WorkerInfo } from "../../Scheduler.js"
 import type * as Task from "../../Task.js"
 import type { ClientState, TaskState } from "./state.js"
 import { SchedulerState, wanters } from "./state.js"
@@ -44,21 +43,25 @@ const check = (task: Task.Any): UnsupportedTaskError | undefined =>
     })
     : undefined
 
-const dispatch = (state: SchedulerState, cs: ClientState, message: ClientMessage): void => {
-  if (state.closed || cs.queue === undefined) return
+const dispatch = (state: SchedulerState, cs: ClientState, message: ClientMessage): undefined => {
+  if (state.closed || cs.sink === undefined) return
   switch (message._tag) {
     case "UpdateGraph":
-      return state.updateGraph(cs, message.tasks, message.keys)
+      state.updateGraph(cs, message.tasks, message.keys)
+      return
     case "DesireKeys":
-      return message.client === undefined
-        ? state.desireKeys(cs, message.keys)
-        : state.desire(message.client, message.keys)
+      if (message.client === undefined) state.desireKeys(cs, message.keys)
+      else state.desire(message.client, message.keys)
+      return
     case "ReleaseKeys":
-      return state.releaseKeys(cs, message.keys)
+      state.releaseKeys(cs, message.keys)
+      return
     case "Cancel":
-      return state.cancel(cs, message.keys, message.force)
+      state.cancel(cs, message.keys, message.force)
+      return
     case "Close":
-      return state.removeClient(cs)
+      state.removeClient(cs)
+      return
     case "Heartbeat":
       return
   }
@@ -81,25 +84,27 @@ const holders = (ts: TaskState | undefined): Array<string> => {
 }
 
 /** @internal */
-export const connect = (state: SchedulerState, clientId: string): Effect.Effect<Session, never, Scope.Scope> =>
+export const connect = (state: SchedulerState, clientId: string, sink: ReportSink): Effect.Effect<Session, never, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.map(Queue.unbounded<SchedulerReport>(), (queue) => {
+    Effect.sync(() => {
       const cs = state.clientState(clientId)
-      cs.queue = queue
-      return makeSession(state, cs, queue)
+      cs.sink = sink
+      return makeSession(state, cs)
     }),
-    (session) =>
-      Effect.suspend(() => {
+    () =>
+      Effect.sync(() => {
         const cs = state.clients.get(clientId)
-        if (cs !== undefined && cs.queue === session.reports) state.removeClient(cs)
-        return Queue.shutdown(session.reports as Queue.Queue<SchedulerReport>)
+        if (cs !== undefined && cs.sink === sink) state.removeClient(cs)
       })
   )
 
-const makeSession = (state: SchedulerState, cs: ClientState, queue: Queue.Queue<SchedulerReport>): Session => ({
+/** Nothing to encode in process: a JS task runs on its arguments as given. */
+const prepare = (task: Task.Any): UnsupportedTaskError | undefined => check(task)
+
+const makeSession = (state: SchedulerState, cs: ClientState): Session => ({
   clientId: cs.id,
-  reports: queue,
   check,
+  prepare,
   send: (message) => dispatch(state, cs, message),
   gather: (keys) =>
     Effect.suspend(() => {

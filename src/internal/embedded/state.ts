@@ -15,10 +15,9 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
-import * as Queue from "effect/Queue"
 import * as Runtime from "effect/Runtime"
 import { RemoteError } from "../../Errors.js"
-import type { ErrorInfo, Key, SchedulerReport, TaskSpec } from "../../Scheduler.js"
+import type { ErrorInfo, Key, ReportSink, SchedulerReport, TaskSpec } from "../../Scheduler.js"
 import { KeyRef } from "../../Scheduler.js"
 import type * as Task from "../../Task.js"
 import { sizeof } from "./sizeof.js"
@@ -30,7 +29,8 @@ export type TaskStateName = "released" | "waiting" | "queued" | "processing" | "
 export class ClientState {
   // No `wants_what` set: a task's `whoWants` is the one record of interest (a client's keys are
   // found by a scan when it closes), which saves a hash entry per key and per client.
-  queue: Queue.Queue<SchedulerReport> | undefined = undefined
+  /** Where this client's reports go; undefined once it is gone. */
+  sink: ReportSink | undefined = undefined
   constructor(readonly id: string) {}
 }
 
@@ -220,7 +220,7 @@ export class SchedulerState {
   // reports
 
   private send(cs: ClientState, report: SchedulerReport): void {
-    if (cs.queue !== undefined) Queue.unsafeOffer(cs.queue, report)
+    if (cs.sink !== undefined) cs.sink(report)
   }
 
   /** Dask's `report(msg, ts, client)`: every client wanting the key, plus `client`. */
@@ -873,7 +873,7 @@ export class SchedulerState {
   /** Dask's `remove_client`: releases whatever the client wants. */
   removeClient(cs: ClientState): void {
     this.releaseKeys(cs, this.wantsWhat(cs).map((ts) => ts.key))
-    cs.queue = undefined
+    cs.sink = undefined
     if (this.clients.get(cs.id) === cs) this.clients.delete(cs.id)
   }
 
