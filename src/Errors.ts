@@ -177,6 +177,25 @@ export class ConnectionLostError extends Data.TaggedError("ConnectionLostError")
 }
 
 /**
+ * No connection to the scheduler could be opened: nothing listens there
+ * (`ECONNREFUSED`), the host is unknown or unreachable, or the connect timed
+ * out. `code` is the system error code when there is one.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class ConnectError extends Data.TaggedError("ConnectError")<{
+  readonly address: string
+  readonly code?: string | undefined
+  readonly cause?: unknown
+}> {
+  override get message() {
+    const why = this.code ?? (this.cause instanceof Error ? this.cause.message : String(this.cause ?? "unknown reason"))
+    return `could not connect to ${this.address} (${why})`
+  }
+}
+
+/**
  * The peer sent something that does not follow the protocol. The connection
  * that carried it is closed.
  *
@@ -237,7 +256,13 @@ export class UnsupportedVersionError extends Data.TaggedError("UnsupportedVersio
  * @since 0.1.0
  * @category errors
  */
-export type SchedulerError = ConnectionLostError | ProtocolError | DecodeError | LostDataError | UnsupportedVersionError
+export type SchedulerError =
+  | ConnectError
+  | ConnectionLostError
+  | ProtocolError
+  | DecodeError
+  | LostDataError
+  | UnsupportedVersionError
 
 /**
  * Why a future's result is not available.

@@ -18,7 +18,7 @@ import * as net from "node:net"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
 import * as Client from "../src/Client.js"
 import * as DaskScheduler from "../src/DaskScheduler.js"
-import { CancelledError, ConnectionLostError, ProtocolError, RemoteError, UnsupportedTaskError } from "../src/Errors.js"
+import { CancelledError, ConnectError, ConnectionLostError, ProtocolError, RemoteError, UnsupportedTaskError } from "../src/Errors.js"
 import * as Future from "../src/Future.js"
 import * as Memory from "../src/Memory.js"
 import { KeyRef, type Scheduler } from "../src/Scheduler.js"
@@ -554,6 +554,26 @@ describe("Dask backend against a malformed peer", () => {
       const error = Option.getOrThrow(Cause.failureOption(exit.cause))
       assert.isTrue(ConfigError.isConfigError(error))
       assert.include(String(error), DaskScheduler.ADDRESS_ENV)
+    }
+  })
+
+  it("nothing listening: a ConnectError naming the address and ECONNREFUSED, with the cause, at once", async () => {
+    // A port that was just free: bind, read it, close.
+    const probe = net.createServer()
+    await new Promise<void>((resolve) => probe.listen(0, "127.0.0.1", resolve))
+    const port = (probe.address() as net.AddressInfo).port
+    await new Promise<void>((resolve) => probe.close(() => resolve()))
+    const started = performance.now()
+    const exit = await connectTo(`tcp://127.0.0.1:${port}`)
+    assert.isBelow(performance.now() - started, 4_000, "a refused connect must not wait for the timeout")
+    assert.isTrue(Exit.isFailure(exit))
+    if (Exit.isFailure(exit)) {
+      const error = Option.getOrThrow(Cause.failureOption(exit.cause))
+      assert.instanceOf(error, ConnectError)
+      const e = error as ConnectError
+      assert.strictEqual(e.message, `could not connect to tcp://127.0.0.1:${port} (ECONNREFUSED)`)
+      assert.strictEqual(e.code, "ECONNREFUSED")
+      assert.strictEqual((e.cause as NodeJS.ErrnoException).code, "ECONNREFUSED")
     }
   })
 

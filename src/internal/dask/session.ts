@@ -30,7 +30,7 @@ import type {
   WorkerInfo
 } from "../../Scheduler.js"
 import type * as Task from "../../Task.js"
-import type { Address } from "../wire/connection.js"
+import type { Address, CommError } from "../wire/connection.js"
 import * as Graph from "./graph.js"
 import { checkValue, deserialize, Serialized, ToSerialize } from "../wire/message.js"
 import { pickledTypeName } from "../wire/pickle.js"
@@ -202,7 +202,7 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
 
     // Stream comms live in their own scopes, closed here (on loss) or by the
     // session's finalizer after `close-client` went out.
-    const open = (versions: unknown): Effect.Effect<void, ConnectionLostError | ProtocolError> =>
+    const open = (versions: unknown): Effect.Effect<void, CommError> =>
       Effect.gen(function*() {
         const scope = yield* Scope.make()
         const stream = yield* Stream.register(address, outbox, streamOptions(versions)).pipe(

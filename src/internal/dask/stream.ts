@@ -186,7 +186,7 @@ export const register = (
   address: Connection.Address,
   outbox: Outbox,
   options: StreamOptions
-): Effect.Effect<Stream, ConnectionLostError | ProtocolError, Scope.Scope> =>
+): Effect.Effect<Stream, Connection.CommError, Scope.Scope> =>
   Effect.gen(function*() {
     const started = yield* Deferred.make<unknown, ProtocolError>()
     let registered = false

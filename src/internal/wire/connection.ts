@@ -4,15 +4,14 @@
  * `onMessage` synchronously as they are decoded; a malformed frame or message
  * closes the comm with a `ProtocolError`.
  */
-import * as Socket from "@effect/platform/Socket"
-import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
-import { ConnectionLostError, ProtocolError } from "../../Errors.js"
+import * as Net from "node:net"
+import { ConnectError, ConnectionLostError, ProtocolError } from "../../Errors.js"
 import { encodeFrames, FrameReader } from "./framing.js"
 import { decodeMessage, encodeMessage } from "./message.js"
 
@@ -43,6 +42,9 @@ export const parseAddress = (address: string): Either.Either<Address, string> =>
 /** What we tell the peer: no compression, pickle protocol 5 (our reader knows it). @internal */
 export const CLIENT_HELLO = { compression: null, python: [3, 11, 2], "pickle-protocol": 5 } as const
 
+/** Why a comm could not be opened or used. @internal */
+export type CommError = ConnectError | ConnectionLostError | ProtocolError
+
 /** @internal */
 export interface Connection {
   readonly address: Address
@@ -68,56 +70,66 @@ const getField = (u: unknown, field: string): unknown => {
   return undefined
 }
 
+/** The system error code of a failed connect (Node wraps happy-eyeballs failures in an AggregateError). */
+const errorCode = (cause: unknown): string | undefined => {
+  const code = (cause as { readonly code?: unknown } | null)?.code
+  if (typeof code === "string") return code
+  const errors = (cause as { readonly errors?: unknown } | null)?.errors
+  return Array.isArray(errors) ? errorCode(errors[0]) : undefined
+}
+
 /**
  * Opens a comm and completes the handshake. The comm lives as long as the
  * scope; it closes earlier on EOF, a socket error or a protocol error, which
- * `closed` then reports.
+ * `closed` then reports. A socket that cannot be opened is a `ConnectError`.
+ *
+ * Straight on `node:net`: every socket event is handled synchronously here
+ * (messages reach `onMessage` inside the `data` event, no fiber per chunk).
  *
  * @internal
  */
 export const connect = (
   address: Address,
   options: ConnectOptions
-): Effect.Effect<Connection, ConnectionLostError | ProtocolError, Scope.Scope> =>
+): Effect.Effect<Connection, CommError, Scope.Scope> =>
   Effect.gen(function*() {
-    const socket = yield* NodeSocket.makeNet({
-      host: address.host,
-      port: address.port,
-      noDelay: true,
-      openTimeout: options.connectTimeout
-    })
+    const connected = yield* Deferred.make<void, ConnectError>()
     const closed = yield* Deferred.make<never, ConnectionLostError | ProtocolError>()
     const hello = yield* Deferred.make<unknown, ConnectionLostError | ProtocolError>()
     const reader = new FrameReader({ maxMessageBytes: options.maxMessageBytes })
+    let isConnected = false
     let handshaken = false
-    let failed = false
+    // Why the comm ended; set once, every later event is ignored.
+    let ended: ConnectionLostError | ProtocolError | undefined
 
-    const fail = (error: ProtocolError) => {
-      failed = true
+    const end = (socket: Net.Socket, error: ConnectionLostError | ProtocolError) => {
+      if (ended !== undefined) return
+      ended = error
+      if (!isConnected) {
+        Deferred.unsafeDone(connected, Exit.fail(new ConnectError({ address: address.url, cause: error.cause ?? error })))
+      }
       Deferred.unsafeDone(hello, Exit.fail(error))
-      return Effect.fail(error)
+      Deferred.unsafeDone(closed, Exit.fail(error))
+      socket.destroy()
     }
 
-    // Synchronous on the hot path: only a protocol error returns an Effect,
-    // whose failure ends `run` and so closes the socket.
-    const onData = (chunk: Uint8Array): Effect.Effect<never, ProtocolError> | void => {
-      if (failed) return
+    const onData = (socket: Net.Socket, chunk: Uint8Array): void => {
+      if (ended !== undefined) return
       const pushed = reader.push(chunk)
-      if (Either.isLeft(pushed)) return fail(pushed.left)
+      if (Either.isLeft(pushed)) return end(socket, pushed.left)
       const messages = pushed.right
       for (let i = 0; i < messages.length; i++) {
         const decoded = decodeMessage(messages[i]!)
-        if (Either.isLeft(decoded)) return fail(decoded.left)
+        if (Either.isLeft(decoded)) return end(socket, decoded.left)
         if (handshaken) {
           options.onMessage(decoded.right)
+          if (ended !== undefined) return
         } else {
           const value = decoded.right
           if (getField(value, "pickle-protocol") === undefined || !hasField(value, "compression")) {
-            return fail(
-              new ProtocolError({
-                reason: "Handshake",
-                message: `${address.url} did not start with a Dask handshake`
-              })
+            return end(
+              socket,
+              new ProtocolError({ reason: "Handshake", message: `${address.url} did not start with a Dask handshake` })
             )
           }
           handshaken = true
@@ -126,37 +138,62 @@ export const connect = (
       }
     }
 
-    yield* socket.run(onData).pipe(
-      Effect.matchCause({
-        onFailure: (cause) => {
-          const error = cause._tag === "Fail" ? cause.error : undefined
-          return error instanceof ProtocolError
-            ? error
-            : new ConnectionLostError({ address: address.url, cause: error ?? cause })
-        },
-        onSuccess: () => new ConnectionLostError({ address: address.url, cause: "EOF" })
+    // Every listener is attached before the event loop runs again: no event is missed, no error is unhandled.
+    const socket = yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        const socket = Net.createConnection({ host: address.host, port: address.port, noDelay: true })
+        socket.once("connect", () => {
+          isConnected = true
+          Deferred.unsafeDone(connected, Exit.void)
+        })
+        socket.on("data", (chunk: Uint8Array) => onData(socket, chunk))
+        socket.on("error", (cause) => {
+          if (!isConnected && ended === undefined) {
+            ended = new ConnectionLostError({ address: address.url, cause })
+            Deferred.unsafeDone(connected, Exit.fail(new ConnectError({ address: address.url, code: errorCode(cause), cause })))
+            socket.destroy()
+            return
+          }
+          end(socket, new ConnectionLostError({ address: address.url, cause }))
+        })
+        socket.on("end", () => end(socket, new ConnectionLostError({ address: address.url, cause: "EOF" })))
+        socket.on("close", () => end(socket, new ConnectionLostError({ address: address.url, cause: "closed" })))
+        return socket
       }),
-      Effect.flatMap((error) =>
+      (socket) =>
         Effect.sync(() => {
-          Deferred.unsafeDone(hello, Exit.fail(error))
-          Deferred.unsafeDone(closed, Exit.fail(error))
+          if (ended === undefined) {
+            ended = new ConnectionLostError({ address: address.url, cause: "closed" })
+            Deferred.unsafeDone(hello, Exit.fail(ended))
+            Deferred.unsafeDone(closed, Exit.fail(ended))
+          }
+          // Lets queued writes (close-stream) reach the peer, then closes.
+          if (!socket.destroyed) socket.destroySoon()
         })
-      ),
-      Effect.onInterrupt(() =>
-        Effect.sync(() => {
-          const error = new ConnectionLostError({ address: address.url, cause: "closed" })
-          Deferred.unsafeDone(hello, Exit.fail(error))
-          Deferred.unsafeDone(closed, Exit.fail(error))
-        })
-      ),
-      Effect.forkScoped
     )
 
-    const rawWrite = yield* socket.writer
+    yield* Deferred.await(connected).pipe(
+      Effect.timeoutFail({
+        duration: options.connectTimeout,
+        onTimeout: () =>
+          new ConnectError({ address: address.url, cause: `timed out after ${Duration.format(options.connectTimeout)}` })
+      })
+    )
+
     const write = (message: unknown): Effect.Effect<void, ConnectionLostError> =>
-      Effect.suspend(() => rawWrite(encodeFrames(encodeMessage(message)))).pipe(
-        Effect.mapError((cause) => new ConnectionLostError({ address: address.url, cause }))
-      )
+      Effect.suspend(() => {
+        if (ended !== undefined) {
+          return Effect.fail(
+            ended instanceof ConnectionLostError ? ended : new ConnectionLostError({ address: address.url, cause: ended })
+          )
+        }
+        const bytes = encodeFrames(encodeMessage(message))
+        return Effect.async<void, ConnectionLostError>((resume) => {
+          socket.write(bytes, (cause) => {
+            resume(cause ? Effect.fail(new ConnectionLostError({ address: address.url, cause })) : Effect.void)
+          })
+        })
+      })
 
     const peerHello = yield* Deferred.await(hello).pipe(
       Effect.timeoutFail({
@@ -167,9 +204,7 @@ export const connect = (
     )
     yield* write(CLIENT_HELLO)
     return { address, peerHello, write, closed } satisfies Connection
-  }).pipe(
-    Effect.catchIf(Socket.isSocketError, (cause) => Effect.fail(new ConnectionLostError({ address: address.url, cause })))
-  )
+  })
 
 const hasField = (u: unknown, field: string): boolean =>
   u instanceof Map ? u.has(field) : typeof u === "object" && u !== null && field in u

@@ -23,7 +23,7 @@ interface PooledComm {
 export interface Pool {
   readonly address: Connection.Address
   /** Sends `{op, ...fields, reply: true}` and waits for the reply. */
-  readonly request: (message: Record<string, unknown>) => Effect.Effect<unknown, ConnectionLostError | ProtocolError>
+  readonly request: (message: Record<string, unknown>) => Effect.Effect<unknown, Connection.CommError>
 }
 
 /** @internal */
@@ -47,7 +47,7 @@ export const makePool = (
     const permits = yield* Effect.makeSemaphore(options.size)
     const idle: Array<PooledComm> = []
 
-    const open: Effect.Effect<PooledComm, ConnectionLostError | ProtocolError> = Effect.gen(function*() {
+    const open: Effect.Effect<PooledComm, Connection.CommError> = Effect.gen(function*() {
       const scope = yield* Scope.fork(poolScope, { _tag: "Sequential" })
       const comm: PooledComm = { scope, connection: undefined, pending: undefined, broken: false }
       const connection = yield* Connection.connect(address, {
@@ -126,7 +126,7 @@ export const makePool = (
 export const call = (
   pool: Pool,
   message: Record<string, unknown>
-): Effect.Effect<unknown, ConnectionLostError | ProtocolError> =>
+): Effect.Effect<unknown, Connection.CommError> =>
   Effect.flatMap(pool.request(message), (reply) => {
     const status = field(reply, "status")
     if (status === "uncaught-error") {
