@@ -1,0 +1,202 @@
+/**
+ * The hot-path shapes of the protocol and the client: report delivery through
+ * the inbox, one prepared form per call, fan-in dedup, impure keys.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer, Option } from "effect"
+import { Client, EmbeddedScheduler, Errors, Future, Task } from "../src/index.js"
+import { type ClientImpl, Inbox } from "../src/internal/client.js"
+import { PreparedCall, prepareCall, updateGraph2022, updateGraph2024 } from "../src/internal/dask/graph.js"
+import { KeyGen } from "../src/internal/tokenize.js"
+import type { ClientMessage, SchedulerReport, Session } from "../src/Scheduler.js"
+import { KeyRef, Scheduler } from "../src/Scheduler.js"
+
+const inc = Task.make("inc", (x: number) => x + 1, { python: "test_utils.inc" })
+const sum = Task.make("sum", (...xs: Array<number>) => xs.reduce((a, b) => a + b, 0), { python: "builtins.sum" })
+const addImpure = Task.make("add", (x: number, y: number) => x + y, { pure: false })
+
+const inMemory = (key: string): SchedulerReport => ({ _tag: "KeyInMemory", key })
+
+describe("Inbox", () => {
+  it("processes reports in order once per microtask, a report delivered during the pass in the same pass", async () => {
+    const inbox = new Inbox()
+    const seen: Array<string> = []
+    let depth = 0
+    let maxDepth = 0
+    inbox.attach((r) => {
+      depth++
+      maxDepth = Math.max(maxDepth, depth)
+      if (r._tag === "KeyInMemory") {
+        seen.push(r.key)
+        // A backend answering synchronously from inside the handler (e.g. a desire sent on reconnect).
+        if (r.key === "a") inbox.sink(inMemory("c"))
+      }
+      depth--
+    })
+    inbox.sink(inMemory("a"))
+    inbox.sink(inMemory("b"))
+    assert.deepStrictEqual(seen, [], "nothing is processed inside the backend's call")
+    await Promise.resolve()
+    assert.deepStrictEqual(seen, ["a", "b", "c"])
+    assert.strictEqual(maxDepth, 1, "never re-entrant")
+  })
+
+  it("a defect in one report is handed to onDefect and the pass goes on", async () => {
+    const inbox = new Inbox()
+    const seen: Array<string> = []
+    const defects: Array<unknown> = []
+    inbox.onDefect = (d) => defects.push(d)
+    inbox.attach((r) => {
+      if (r._tag === "KeyInMemory" && r.key === "bad") throw new Error("boom")
+      if (r._tag === "KeyInMemory") seen.push(r.key)
+    })
+    inbox.sink(inMemory("bad"))
+    inbox.sink(inMemory("ok"))
+    await Promise.resolve()
+    assert.deepStrictEqual(seen, ["ok"])
+    assert.strictEqual(defects.length, 1)
+  })
+
+  it("reports delivered before attach are processed after it; nothing after detach", async () => {
+    const inbox = new Inbox()
+    const seen: Array<string> = []
+    inbox.sink(inMemory("early"))
+    inbox.attach((r) => r._tag === "KeyInMemory" && seen.push(r.key))
+    await Promise.resolve()
+    inbox.detach()
+    inbox.sink(inMemory("late"))
+    await Promise.resolve()
+    assert.deepStrictEqual(seen, ["early"])
+  })
+})
+
+describe("prepared calls (Dask graph)", () => {
+  it("update-graph uses the prepared form as is, for each dialect", () => {
+    for (const dialect of ["2022.12", "2024.12"] as const) {
+      const args = [new KeyRef("x-1"), { n: [1, 2] }]
+      const prepared = prepareCall(sum, args, dialect)
+      assert.instanceOf(prepared, PreparedCall)
+      const spec = { key: "s-1", task: sum, args, dependencies: ["x-1"], prepared }
+      if (dialect === "2022.12") {
+        const message = updateGraph2022([spec], ["s-1"], "c")
+        assert(message._tag === "Right")
+        assert.strictEqual((message.right.tasks as Record<string, unknown>)["s-1"], (prepared as PreparedCall).payload)
+        assert.deepStrictEqual((message.right.dependencies as Record<string, unknown>)["s-1"], ["x-1"])
+        // The branch without a KeyRef is not copied.
+        assert.strictEqual(((prepared as PreparedCall).payload as { args: Array<unknown> }).args[1], args[1])
+      } else {
+        assert(updateGraph2024([spec], ["s-1"], "c")._tag === "Right")
+      }
+    }
+  })
+
+  it("a call prepared for the other dialect is prepared again (and refused) at send", () => {
+    const args = [{ "__Set__": 1 }]
+    const prepared = prepareCall(sum, args, "2024.12")
+    assert.instanceOf(prepared, PreparedCall)
+    const encoded = updateGraph2022([{ key: "s-2", task: sum, args, dependencies: [], prepared }], ["s-2"], "c")
+    assert(encoded._tag === "Left")
+    assert.instanceOf(encoded.left, Errors.UnsupportedTaskError)
+    assert.include(encoded.left.message, "__Set__")
+  })
+
+  it("prepare refuses an argument Python cannot receive", () => {
+    assert.instanceOf(prepareCall(sum, [() => 1], "2022.12"), Errors.UnsupportedTaskError)
+    assert.instanceOf(prepareCall(Task.make("js", () => 1), [], "2024.12"), Errors.UnsupportedTaskError)
+  })
+})
+
+/** A backend that records messages and refuses every update-graph, as a Dask session that gave up reconnecting. */
+const refusing = (sent: Array<ClientMessage>) =>
+  Layer.succeed(Scheduler, Scheduler.of({
+    address: "refusing://",
+    connect: (clientId) =>
+      Effect.succeed({
+        clientId,
+        send: (message) => {
+          sent.push(message)
+          return message._tag === "UpdateGraph" ? new Errors.ConnectionLostError({ address: "refusing://" }) : undefined
+        },
+        check: () => undefined,
+        prepare: () => undefined,
+        gather: () => Effect.succeed(new Map()),
+        scatter: () => Effect.void,
+        whoHas: () => Effect.succeed({}),
+        hasWhat: () => Effect.succeed({}),
+        nbytes: () => Effect.succeed({}),
+        workers: () => Effect.succeed([]),
+        publishDataset: () => Effect.void,
+        getDataset: () => Effect.succeed(Option.none()),
+        unpublishDataset: () => Effect.void,
+        listDatasets: () => Effect.succeed([])
+      } satisfies Session)
+  }))
+
+describe("send failures", () => {
+  it.effect("an update-graph the backend cannot send fails the submit with its error and holds nothing", () => {
+    const sent: Array<ClientMessage> = []
+    return Effect.gen(function*() {
+      const client = yield* Client.make()
+      const exit = yield* Effect.exit(Effect.scoped(Client.withClient(Client.map(inc, [1, 2, 3]), client)))
+      assert(exit._tag === "Failure")
+      const error = exit.cause._tag === "Fail" ? exit.cause.error : undefined
+      assert.instanceOf(error, Errors.ConnectionLostError)
+      assert.strictEqual((client as ClientImpl).states.size, 0)
+      assert.deepStrictEqual(sent.map((m) => m._tag), ["UpdateGraph"], "no release for keys the scheduler never saw")
+    }).pipe(Effect.scoped, Effect.provide(refusing(sent)))
+  })
+})
+
+describe("fan-in", () => {
+  /** Submits one task on `n` distinct futures and waits for it; returns the wall time of the submit alone. */
+  const fanIn = (n: number) =>
+    Effect.gen(function*() {
+      const parts = yield* Client.map(inc, Array.from({ length: n }, (_, i) => i))
+      const t0 = performance.now()
+      const total = yield* Client.submit(sum, ...parts)
+      const t = performance.now() - t0
+      assert.strictEqual(yield* Future.result(total), (n * (n + 1)) / 2)
+      return t
+    }).pipe(Effect.scoped)
+
+  // Not a speed test: the per-dependency cost at 50k against the cost at 1k, in the same run. A
+  // walk over the dependencies per dependency (the old `deps.some`) makes that ratio about 50.
+  it.effect("a 50k-dependency submit costs per dependency about what a 1k one does", () =>
+    Effect.gen(function*() {
+      yield* fanIn(1_000) // warm up
+      let small = Infinity
+      for (let i = 0; i < 5; i++) small = Math.min(small, yield* fanIn(1_000))
+      let large = Infinity
+      for (let i = 0; i < 2; i++) large = Math.min(large, yield* fanIn(50_000))
+      const ratio = (large / 50_000) / (small / 1_000)
+      assert.isBelow(ratio, 10, `per-dependency cost at 50k is ${ratio.toFixed(1)}× the cost at 1k`)
+    }).pipe(Effect.provide(Client.layer()), Effect.provide(EmbeddedScheduler.layer())), 120_000)
+
+  it.effect("a future passed many times is one dependency, in first-seen order", () =>
+    Effect.gen(function*() {
+      const [a, b] = yield* Client.map(inc, [1, 2])
+      const xs = Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a! : b!))
+      const total = yield* Client.submit(sum, ...xs)
+      assert.strictEqual(yield* Future.result(total), 20 * 2 + 20 * 3)
+      const snap = yield* Effect.flatMap(EmbeddedScheduler.EmbeddedScheduler, (e) => e.snapshot)
+      assert.deepStrictEqual(snap.tasks.get(total.key)?.dependencies, [a!.key, b!.key])
+    }).pipe(Effect.scoped, Effect.provide(Client.layer()), Effect.provide(EmbeddedScheduler.layer())))
+})
+
+describe("impure keys", () => {
+  it("are name-<32 hex>, distinct, with a prefix per generator", () => {
+    const a = new KeyGen()
+    const b = new KeyGen()
+    const ka = Array.from({ length: 1000 }, () => a.next("add"))
+    const kb = b.next("add")
+    for (const k of ka) assert.match(k, /^add-[0-9a-f]{32}$/)
+    assert.strictEqual(new Set(ka).size, 1000)
+    assert.notStrictEqual(ka[0]!.slice(4, 28), kb.slice(4, 28))
+  })
+
+  it.effect("two impure calls with equal arguments get distinct keys", () =>
+    Effect.gen(function*() {
+      const [x, y] = yield* Client.map(addImpure, [1, 1], [2, 2])
+      assert.notStrictEqual(x!.key, y!.key)
+    }).pipe(Effect.scoped, Effect.provide(Client.layer()), Effect.provide(EmbeddedScheduler.layer())))
+})
