@@ -21,13 +21,15 @@ import type {
   ClientClosedError,
   ConnectionLostError,
   FutureError,
+  InvalidOptionsError,
   NoClientError,
   SchedulerError,
   UnsupportedTaskError
 } from "./Errors.js"
 import type { Future } from "./Future.js"
 import * as internal from "./internal/client.js"
-import type { Key, ScatterOptions, WorkerInfo } from "./Scheduler.js"
+import type * as SchedulerTypes from "./Scheduler.js"
+import type { Key, TaskOptions, WorkerInfo } from "./Scheduler.js"
 import { Scheduler } from "./Scheduler.js"
 import type * as Task from "./Task.js"
 
@@ -139,6 +141,57 @@ export type Arg<T> =
 export type Args<T extends ReadonlyArray<any>> = { readonly [K in keyof T]: Arg<T[K]> }
 
 /**
+ * Options of one {@link submitWith} call: Dask's `submit` keywords. The
+ * scheduling ones ({@link TaskOptions}) reach every backend.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface SubmitOptions extends TaskOptions {
+  /** The key itself (Dask's `key=`): equal keys are one task, whatever the arguments. */
+  readonly key?: string | undefined
+  /** Overrides the task definition's purity: `false` gives a random token. */
+  readonly pure?: boolean | undefined
+}
+
+/**
+ * Options of one {@link mapWith} call: Dask's `map` keywords.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface MapOptions extends TaskOptions {
+  /** A key prefix (keys are `prefix-<token>`), or one explicit key per task. */
+  readonly key?: string | ReadonlyArray<string> | undefined
+  /** Overrides the task definition's purity: `false` gives random tokens. */
+  readonly pure?: boolean | undefined
+}
+
+/**
+ * Options of {@link scatter}: Dask's `scatter` keywords.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ScatterOptions extends SchedulerTypes.ScatterOptions {
+  /** `false`: a random token instead of the value's hash, so equal values get distinct keys. */
+  readonly hash?: boolean | undefined
+}
+
+const scheduling = (options: SubmitOptions | MapOptions): TaskOptions | undefined => {
+  const { key: _key, pure: _pure, ...rest } = options
+  return rest
+}
+
+/** One argument list per position of the arrays (as Python's `zip`: the shortest decides). */
+const zipArgs = (arrays: ReadonlyArray<ReadonlyArray<unknown>>): Array<ReadonlyArray<unknown>> => {
+  const n = arrays.length === 0 ? 0 : Math.min(...arrays.map((a) => a.length))
+  const argLists: Array<ReadonlyArray<unknown>> = new Array(n)
+  for (let i = 0; i < n; i++) argLists[i] = arrays.map((a) => a[i])
+  return argLists
+}
+
+/**
  * Submits one task. Pure tasks get deterministic keys (`name-<token>`), so
  * equal submissions share a key and are computed once.
  *
@@ -149,9 +202,48 @@ export const submit = <As extends ReadonlyArray<any>, A, E>(
   task: Task.Task<As, A, E>,
   ...args: Args<As>
 ): Effect.Effect<Future<A, E>, UnsupportedTaskError | CancelledError | NoClientError | ClientClosedError | ConnectionLostError, Scope.Scope> =>
-  use((client) => Effect.map(client.submitMany<A>(task, [args]), (fs) => fs[0]! as unknown as Future<A, E>)).pipe(
+  use((client) =>
+    Effect.map(
+      // Without options nothing can be invalid.
+      client.submitMany<A>(task, [args]) as Effect.Effect<
+        Array<internal.FutureImpl<A, any>>,
+        UnsupportedTaskError | CancelledError | ClientClosedError | ConnectionLostError,
+        Scope.Scope
+      >,
+      (fs) => fs[0]! as unknown as Future<A, E>
+    )
+  ).pipe(
     Effect.withSpan("effect-dask.submit", { attributes: { task: task.name }, captureStackTrace: false })
   )
+
+/**
+ * {@link submit} with Dask's per-call options: `key`, `pure`, `retries`,
+ * `priority`, `workers`, `resources`, `allowOtherWorkers`, `fifoTimeout`. A
+ * malformed option fails with `InvalidOptionsError` before anything is sent.
+ *
+ * @example
+ * ```ts
+ * const f = yield* Client.submitWith(inc, [1], { priority: 10, resources: { GPU: 1 }, retries: 2 })
+ * ```
+ *
+ * @since 0.2.0
+ * @category submission
+ */
+export const submitWith = <As extends ReadonlyArray<any>, A, E>(
+  task: Task.Task<As, A, E>,
+  args: Args<As>,
+  options: SubmitOptions
+): Effect.Effect<
+  Future<A, E>,
+  UnsupportedTaskError | CancelledError | InvalidOptionsError | NoClientError | ClientClosedError | ConnectionLostError,
+  Scope.Scope
+> =>
+  use((client) =>
+    Effect.map(
+      client.submitMany<A>(task, [args], { key: options.key, pure: options.pure, options: scheduling(options), single: true }),
+      (fs) => fs[0]! as unknown as Future<A, E>
+    )
+  ).pipe(Effect.withSpan("effect-dask.submit", { attributes: { task: task.name }, captureStackTrace: false }))
 
 /**
  * Submits the task once per position of the given arrays (one graph update).
@@ -164,24 +256,49 @@ export const map = <As extends ReadonlyArray<any>, A, E>(
   ...arrays: { readonly [K in keyof As]: ReadonlyArray<Arg<As[K]>> }
 ): Effect.Effect<Array<Future<A, E>>, UnsupportedTaskError | CancelledError | NoClientError | ClientClosedError | ConnectionLostError, Scope.Scope> =>
   use((client) => {
-    const n = arrays.length === 0 ? 0 : Math.min(...arrays.map((a) => a.length))
-    const argLists: Array<ReadonlyArray<unknown>> = new Array(n)
-    for (let i = 0; i < n; i++) argLists[i] = arrays.map((a) => a[i])
-    return client.submitMany<A>(task, argLists) as unknown as Effect.Effect<Array<Future<A, E>>, UnsupportedTaskError | CancelledError | ClientClosedError | ConnectionLostError, Scope.Scope>
+    // Without options nothing can be invalid.
+    return client.submitMany<A>(task, zipArgs(arrays)) as unknown as Effect.Effect<Array<Future<A, E>>, UnsupportedTaskError | CancelledError | ClientClosedError | ConnectionLostError, Scope.Scope>
   }).pipe(Effect.withSpan("effect-dask.map", { attributes: { task: task.name }, captureStackTrace: false }))
 
 /**
+ * {@link map} with Dask's per-call options (see {@link MapOptions}); the
+ * scheduling options apply to every task of the call.
+ *
+ * @since 0.2.0
+ * @category submission
+ */
+export const mapWith = <As extends ReadonlyArray<any>, A, E>(
+  task: Task.Task<As, A, E>,
+  arrays: { readonly [K in keyof As]: ReadonlyArray<Arg<As[K]>> },
+  options: MapOptions
+): Effect.Effect<
+  Array<Future<A, E>>,
+  UnsupportedTaskError | CancelledError | InvalidOptionsError | NoClientError | ClientClosedError | ConnectionLostError,
+  Scope.Scope
+> =>
+  use((client) =>
+    client.submitMany<A>(task, zipArgs(arrays), { key: options.key, pure: options.pure, options: scheduling(options) }) as unknown as Effect.Effect<
+      Array<Future<A, E>>,
+      UnsupportedTaskError | CancelledError | InvalidOptionsError | ClientClosedError | ConnectionLostError,
+      Scope.Scope
+    >
+  ).pipe(Effect.withSpan("effect-dask.map", { attributes: { task: task.name }, captureStackTrace: false }))
+
+/**
  * Places values in worker memory. Keys are `type-<token of the value>`
- * (unless `hash: false`), so equal values share a key.
+ * (unless `hash: false`), so equal values share a key. `workers` picks the
+ * workers (round-robin), `broadcast` puts every value on each of them.
  *
  * @since 0.1.0
  * @category submission
  */
 export const scatter = <A>(
   values: ReadonlyArray<A>,
-  options?: ScatterOptions & { readonly hash?: boolean }
-): Effect.Effect<Array<Future<A>>, SchedulerError | NoClientError | ClientClosedError, Scope.Scope> =>
-  use((client) => client.scatter(values, options) as unknown as Effect.Effect<Array<Future<A>>, SchedulerError | ClientClosedError, Scope.Scope>)
+  options?: ScatterOptions
+): Effect.Effect<Array<Future<A>>, SchedulerError | InvalidOptionsError | NoClientError | ClientClosedError, Scope.Scope> =>
+  use((client) =>
+    client.scatter(values, options) as unknown as Effect.Effect<Array<Future<A>>, SchedulerError | InvalidOptionsError | ClientClosedError, Scope.Scope>
+  )
     .pipe(Effect.withSpan("effect-dask.scatter", { attributes: { count: values.length }, captureStackTrace: false }))
 
 /**

@@ -221,6 +221,7 @@ export class UnsupportedTaskError extends Data.TaggedError("UnsupportedTaskError
 }> {}
 
 /**
+/**
  * A task module (see `TaskModule`) could not be loaded: it failed to import, or two different
  * tasks in the listed modules have the same name.
  *
@@ -233,6 +234,18 @@ export class TaskModuleError extends Data.TaggedError("TaskModuleError")<{
   readonly module: string
   readonly message: string
   readonly cause?: unknown
+}> {}
+
+/**
+ * A per-call option is malformed (a negative retry count, an empty worker
+ * list, a key list of the wrong length, ...). Raised before anything is sent.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class InvalidOptionsError extends Data.TaggedError("InvalidOptionsError")<{
+  readonly option: string
+  readonly message: string
 }> {}
 
 /**

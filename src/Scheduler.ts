@@ -12,6 +12,7 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
@@ -41,6 +42,34 @@ export class KeyRef {
 }
 
 /**
+ * Per-call scheduling options, as Dask's `submit` / `map` take them. One
+ * type for every backend and every kind of task: a Python callable on Dask,
+ * a JS task on the embedded scheduler, a JS task routed to Node workers on
+ * Dask by a `resources` restriction.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface TaskOptions {
+  /** Times a failed task is retried before it errs; overrides the task definition's `retries`. */
+  readonly retries?: number | undefined
+  /** Higher runs earlier (Dask's user priority); default 0. */
+  readonly priority?: number | undefined
+  /** Worker addresses (or host names) the task may run on. */
+  readonly workers?: ReadonlyArray<string> | undefined
+  /** Abstract resources the task holds on its worker while it runs, e.g. `{ GPU: 1 }`. */
+  readonly resources?: Readonly<Record<string, number>> | undefined
+  /** With `workers`: other workers may run the task when the listed ones cannot. */
+  readonly allowOtherWorkers?: boolean | undefined
+  /**
+   * Submissions closer together than this share one priority generation
+   * (Dask's `fifo_timeout`): later generations run after earlier ones of the
+   * same priority. Applies to the whole update. Default 0.
+   */
+  readonly fifoTimeout?: Duration.DurationInput | undefined
+}
+
+/**
  * One node of a submitted graph.
  *
  * @since 0.1.0
@@ -59,7 +88,17 @@ export interface TaskSpec {
    * nor encodes it again. Opaque to the client.
    */
   readonly prepared?: unknown
+  /** Per-call options (validated by the client; every task of one call shares one object). */
+  readonly options?: TaskOptions | undefined
 }
+
+/**
+ * The retries a task gets: the call's, else its definition's.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const retriesOf = (spec: TaskSpec): number => spec.options?.retries ?? spec.task.retries
 
 /**
  * A message on the client→scheduler stream.
@@ -132,7 +171,9 @@ export interface WorkerInfo {
  * @category models
  */
 export interface ScatterOptions {
+  /** Worker addresses to place the values on (round-robin among them). */
   readonly workers?: ReadonlyArray<string> | undefined
+  /** Place every value on every (listed) worker. */
   readonly broadcast?: boolean | undefined
 }
 

@@ -619,9 +619,43 @@ describe("update-graph", () => {
     assert.isUndefined(mixed["annotations"])
     const graph = right(readPickle((mixed["graph_frames"] as Array<Uint8Array>)[0]!)) as PyObject
     const layers = (graph.args[0] as PyObject).args[0] as Record<string, unknown>
-    const annotated = layers["ts-graph-retries-2"] as PyObject
+    const annotated = Object.values(layers).find((l) => l instanceof PyObject) as PyObject
     assert.deepStrictEqual(annotated.callable, new PyGlobal("dask.highlevelgraph", "MaterializedLayer"))
     assert.deepStrictEqual(annotated.args[1], { retries: 2 })
-    assert.deepStrictEqual(Object.keys(layers["ts-graph-retries-0"] as object), ["b"])
+    assert.deepStrictEqual(Object.keys(annotated.args[0] as object), ["a"])
+    assert.deepStrictEqual(Object.values(layers).filter((l) => !(l instanceof PyObject)).map((l) => Object.keys(l as object)), [["b"]])
+  })
+
+  const withOptions = (s: TaskSpec, options: TaskSpec["options"]): TaskSpec => ({ ...s, options })
+
+  it("2022: per-call options become update_graph's per-key maps", () => {
+    const o = { priority: 5, workers: ["tcp://127.0.0.1:1"], allowOtherWorkers: true, resources: { GPU: 1 }, retries: 3, fifoTimeout: "250 millis" as const }
+    const m = right(updateGraph2022([withOptions(spec("a", add, [1, 2]), o), spec("b", add, [3, 4])], ["a", "b"], "c"))
+    assert.deepStrictEqual(m["user_priority"], { a: 5 })
+    assert.deepStrictEqual(m["restrictions"], { a: ["tcp://127.0.0.1:1"] })
+    assert.deepStrictEqual(m["loose_restrictions"], ["a"])
+    assert.deepStrictEqual(m["resources"], { a: { GPU: 1 } })
+    assert.deepStrictEqual(m["retries"], { a: 3 })
+    assert.strictEqual(m["fifo_timeout"], 0.25)
+    // No options: none of those fields (2022's update_graph indexes loose_restrictions unguarded).
+    const plain = right(updateGraph2022([spec("b", add, [3, 4])], ["b"], "c"))
+    for (const f of ["user_priority", "restrictions", "loose_restrictions", "resources", "retries", "fifo_timeout"]) {
+      assert.isUndefined(plain[f], f)
+    }
+  })
+
+  it("2024: one options set goes in annotations; several in annotated layers", () => {
+    const o = { priority: 5, workers: ["tcp://127.0.0.1:1"], resources: { GPU: 1 } }
+    const one = right(updateGraph2024([withOptions(spec("a", add, [1, 2]), o), withOptions(spec("b", add, [3, 4]), o)], ["a", "b"], "c"))
+    assert.deepStrictEqual(one["annotations"], { priority: 5, workers: ["tcp://127.0.0.1:1"], resources: { GPU: 1 } })
+    const two = right(updateGraph2024([withOptions(spec("a", add, [1, 2]), o), withOptions(spec("b", add, [3, 4]), { priority: -1, fifoTimeout: 2000 })], ["a", "b"], "c"))
+    assert.isUndefined(two["annotations"])
+    assert.strictEqual(two["fifo_timeout"], 2)
+    const graph = right(readPickle((two["graph_frames"] as Array<Uint8Array>)[0]!)) as PyObject
+    const layers = Object.values((graph.args[0] as PyObject).args[0] as Record<string, PyObject>)
+    assert.deepStrictEqual(layers.map((l) => [Object.keys(l.args[0] as object), l.args[1]]), [
+      [["a"], { priority: 5, workers: ["tcp://127.0.0.1:1"], resources: { GPU: 1 } }],
+      [["b"], { priority: -1 }]
+    ])
   })
 })

@@ -22,11 +22,12 @@ import {
   NoClientError,
   RemoteError
 } from "../Errors.js"
-import { UnsupportedTaskError } from "../Errors.js"
-import type { Key, ReportSink, SchedulerReport, ScatterOptions, Session, TaskSpec, WorkerInfo } from "../Scheduler.js"
+import { InvalidOptionsError, UnsupportedTaskError } from "../Errors.js"
+import type { Key, ReportSink, SchedulerReport, ScatterOptions, Session, TaskOptions, TaskSpec, WorkerInfo } from "../Scheduler.js"
 import { KeyRef } from "../Scheduler.js"
 import type * as Task from "../Task.js"
 import * as metrics from "./metrics.js"
+import { checkKeys, checkScatterOptions, taskOptions } from "./options.js"
 import { KeyGen, makeKey, randomToken, tokenize, typeName } from "./tokenize.js"
 
 /** @internal */
@@ -304,6 +305,19 @@ export class Inbox {
     if (this.buffer === buffer) this.buffer = []
     this.scheduled = false
   }
+}
+
+/**
+ * What one submit / map call adds to its task: an explicit key (submit) or
+ * key prefix / key list (map), purity, and scheduling options.
+ * @internal
+ */
+export interface SubmitCall {
+  readonly key?: string | ReadonlyArray<string> | undefined
+  readonly pure?: boolean | undefined
+  readonly options?: TaskOptions | undefined
+  /** A `submit`: a string key is the key itself, not a prefix. */
+  readonly single?: boolean | undefined
 }
 
 /** @internal */
@@ -612,15 +626,23 @@ export class ClientImpl {
 
   submitMany<A>(
     task: Task.Any,
-    argLists: ReadonlyArray<ReadonlyArray<unknown>>
+    argLists: ReadonlyArray<ReadonlyArray<unknown>>,
+    call?: SubmitCall
   ): Effect.Effect<
     Array<FutureImpl<A, any>>,
-    UnsupportedTaskError | CancelledError | ClientClosedError | ConnectionLostError,
+    UnsupportedTaskError | CancelledError | InvalidOptionsError | ClientClosedError | ConnectionLostError,
     Scope.Scope
   > {
-    return this.inScope((bag, fiber): Effect.Effect<Array<FutureImpl<A, any>>, UnsupportedTaskError | CancelledError | ConnectionLostError> => {
+    return this.inScope((bag, fiber): Effect.Effect<Array<FutureImpl<A, any>>, UnsupportedTaskError | CancelledError | InvalidOptionsError | ConnectionLostError> => {
       const unsupported = this.session.check(task)
       if (unsupported !== undefined) return Effect.fail(unsupported)
+      const options = taskOptions(call?.options)
+      if (options instanceof InvalidOptionsError) return Effect.fail(options)
+      const badKeys = checkKeys(call?.key, argLists.length, call?.single ?? false)
+      if (badKeys !== undefined) return Effect.fail(badKeys)
+      const explicit = call?.key
+      const prefix = typeof explicit === "string" ? explicit : task.name
+      const pure = call?.pure ?? task.pure
       const n = argLists.length
       // Compute every key (and the backend's prepared form) before taking any reference, so a bad argument leaks nothing.
       const keys: Array<Key> = new Array(n)
@@ -636,7 +658,14 @@ export class ClientImpl {
         }
         const p = this.session.prepare(task, a)
         if (p instanceof UnsupportedTaskError) return Effect.fail(p)
-        keys[i] = task.pure ? makeKey(task.name, tokenize([task.name, task.python ?? null, a])) : this.keys.next(task.name)
+        // As Dask: an explicit key as is (`submit(key=)`, a `map` key list), else `prefix-<token>`.
+        keys[i] = typeof explicit === "string" && call?.single === true
+          ? explicit
+          : Array.isArray(explicit)
+          ? explicit[i]!
+          : pure
+          ? makeKey(prefix, tokenize([task.name, task.python ?? null, a]))
+          : this.keys.next(prefix)
         args[i] = a
         dependencies[i] = deps.keys
         prepared[i] = p
@@ -649,9 +678,10 @@ export class ClientImpl {
         const existing = this.states.get(key)
         const st = this.ref(key, false)
         if (existing === undefined) {
-          specs.push(prepared[i] === undefined
-            ? { key, task, args: args[i]!, dependencies: dependencies[i]! }
-            : { key, task, args: args[i]!, dependencies: dependencies[i]!, prepared: prepared[i] })
+          const spec: { -readonly [K in keyof TaskSpec]: TaskSpec[K] } = { key, task, args: args[i]!, dependencies: dependencies[i]! }
+          if (prepared[i] !== undefined) spec.prepared = prepared[i]
+          if (options !== undefined) spec.options = options
+          specs.push(spec)
           wanted.push(key)
         }
         const f = this.newHandle<A>(st, task.result, fiber)
@@ -686,7 +716,9 @@ export class ClientImpl {
     }
   }
 
-  scatter<A>(values: ReadonlyArray<A>, options?: ScatterOptions & { readonly hash?: boolean }): Effect.Effect<Array<FutureImpl<A, any>>, SchedulerError | ClientClosedError, Scope.Scope> {
+  scatter<A>(values: ReadonlyArray<A>, options?: ScatterOptions & { readonly hash?: boolean | undefined }): Effect.Effect<Array<FutureImpl<A, any>>, SchedulerError | InvalidOptionsError | ClientClosedError, Scope.Scope> {
+    const refused = checkScatterOptions(options)
+    if (refused !== undefined) return Effect.fail(refused)
     return Effect.uninterruptible(this.inScope((bag, fiber) => {
       const entries: Array<readonly [Key, unknown]> = []
       const out: Array<FutureImpl<A, any>> = new Array(values.length)

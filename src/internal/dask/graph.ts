@@ -11,8 +11,9 @@
  */
 import * as Either from "effect/Either"
 import { UnsupportedTaskError } from "../../Errors.js"
-import { KeyRef, type TaskSpec } from "../../Scheduler.js"
+import { KeyRef, retriesOf, type TaskOptions, type TaskSpec } from "../../Scheduler.js"
 import type * as Task from "../../Task.js"
+import { fifoTimeoutSeconds } from "../options.js"
 import { checkValue } from "../wire/message.js"
 import { defineEntry, pickleGlobal, PyGlobal, PyObject, PyTuple, writePickle } from "../wire/pickle.js"
 
@@ -255,14 +256,29 @@ export const updateGraph2022 = (
   const dependencies: Record<string, unknown> = {}
   const retries: Record<string, unknown> = {}
   let anyRetries = false
+  // Scheduling options as 2022.12's `update_graph` takes them: per-key maps.
+  let scheduling: Scheduling2022 | undefined
+  let fifoTimeout: number | undefined
   for (const spec of tasks) {
     const prepared = preparedOf(spec, "2022.12")
     if (prepared instanceof UnsupportedTaskError) return Either.left(prepared)
     defineEntry(runSpecs, spec.key, prepared.payload)
     defineEntry(dependencies, spec.key, dependenciesOf(spec.dependencies, prepared.refs))
-    if (spec.task.retries > 0) {
-      defineEntry(retries, spec.key, spec.task.retries)
+    const r = retriesOf(spec)
+    if (r > 0) {
+      defineEntry(retries, spec.key, r)
       anyRetries = true
+    }
+    const o = spec.options
+    if (o !== undefined) {
+      scheduling ??= { user_priority: {}, restrictions: {}, loose_restrictions: [], resources: {} }
+      if (o.priority !== undefined) defineEntry(scheduling.user_priority, spec.key, o.priority)
+      if (o.workers !== undefined) {
+        defineEntry(scheduling.restrictions, spec.key, o.workers.slice())
+        if (o.allowOtherWorkers === true) scheduling.loose_restrictions.push(spec.key)
+      }
+      if (o.resources !== undefined) defineEntry(scheduling.resources, spec.key, { ...o.resources })
+      fifoTimeout ??= fifoTimeoutSeconds(o)
     }
   }
   const message: Record<string, unknown> = {
@@ -273,7 +289,43 @@ export const updateGraph2022 = (
     client: clientId
   }
   if (anyRetries) message["retries"] = retries
+  if (scheduling !== undefined) {
+    // Only fields that carry something: `user_priority` must be a number or a map, and
+    // `loose_restrictions` names keys the scheduler looks up without a guard.
+    if (Object.keys(scheduling.user_priority).length > 0) message["user_priority"] = scheduling.user_priority
+    if (Object.keys(scheduling.restrictions).length > 0) message["restrictions"] = scheduling.restrictions
+    if (scheduling.loose_restrictions.length > 0) message["loose_restrictions"] = scheduling.loose_restrictions
+    if (Object.keys(scheduling.resources).length > 0) message["resources"] = scheduling.resources
+  }
+  if (fifoTimeout !== undefined) message["fifo_timeout"] = fifoTimeout
   return Either.right(message)
+}
+
+interface Scheduling2022 {
+  readonly user_priority: Record<string, unknown>
+  readonly restrictions: Record<string, unknown>
+  readonly loose_restrictions: Array<string>
+  readonly resources: Record<string, unknown>
+}
+
+/**
+ * Dask's annotation names for one task's scheduling options (`retries`,
+ * `priority`, `workers`, `allow_other_workers`, `resources`), as 2024.12's
+ * `_apply_annotations` reads them; empty when there are none.
+ *
+ * @internal
+ */
+export const annotationsOf = (retries: number, options: TaskOptions | undefined): Map<string, unknown> => {
+  const out = new Map<string, unknown>()
+  if (retries > 0) out.set("retries", retries)
+  if (options === undefined) return out
+  if (options.priority !== undefined) out.set("priority", options.priority)
+  if (options.workers !== undefined) {
+    out.set("workers", options.workers.slice())
+    if (options.allowOtherWorkers === true) out.set("allow_other_workers", true)
+  }
+  if (options.resources !== undefined) out.set("resources", new Map(Object.entries(options.resources)))
+  return out
 }
 
 const containsKeyRef = (value: unknown, depth = 0): boolean => {
@@ -326,9 +378,9 @@ export const pickleGraph = (layers: Map<string, unknown>): Uint8Array =>
  * which refers to keys of this update and earlier ones alike (a bare key
  * string only works for keys of the same update), and dicts holding
  * references become `(dict, [[k, v], ...])` tasks (see `graphArgument`).
- * Retries: one value for the whole update
- * goes in `annotations`; mixed values put each group in its own
- * `MaterializedLayer(tasks, {"retries": n})`.
+ * Scheduling options (retries, priority, workers, resources): one set for
+ * the whole update goes in `annotations`; several put each group in its own
+ * `MaterializedLayer(tasks, annotations)`. `fifo_timeout` is per update.
  *
  * `clientId` is not sent: the scheduler fills `client` from the stream.
  *
@@ -339,29 +391,40 @@ export const updateGraph2024 = (
   keys: ReadonlyArray<string>,
   _clientId: string
 ): Either.Either<Record<string, unknown>, UnsupportedTaskError> => {
-  const byRetries = new Map<number, Map<string, unknown>>()
+  // One layer per distinct (options, retries): the tasks of one call share one options object.
+  const groups = new Map<TaskOptions | undefined, Map<number, Map<string, unknown>>>()
+  let fifoTimeout: number | undefined
   for (const spec of tasks) {
     const prepared = preparedOf(spec, "2024.12")
     if (prepared instanceof UnsupportedTaskError) return Either.left(prepared)
-    let layer = byRetries.get(spec.task.retries)
+    let byRetries = groups.get(spec.options)
+    if (byRetries === undefined) {
+      byRetries = new Map()
+      groups.set(spec.options, byRetries)
+    }
+    const retries = retriesOf(spec)
+    let layer = byRetries.get(retries)
     if (layer === undefined) {
       layer = new Map()
-      byRetries.set(spec.task.retries, layer)
+      byRetries.set(retries, layer)
     }
     layer.set(spec.key, prepared.payload)
+    fifoTimeout ??= fifoTimeoutSeconds(spec.options)
   }
   const layers = new Map<string, unknown>()
-  const annotations: Record<string, unknown> = {}
-  if (byRetries.size <= 1) {
-    const [retries, graph] = byRetries.entries().next().value ?? [0, new Map()]
+  let annotations: Map<string, unknown> | undefined
+  const first = groups.entries().next().value
+  if (groups.size <= 1 && (first?.[1].size ?? 0) <= 1) {
+    const [retries, graph] = first?.[1].entries().next().value ?? [0, new Map<string, unknown>()]
     layers.set(LAYER, graph)
-    if (retries > 0) annotations["retries"] = retries
+    annotations = annotationsOf(retries, first?.[0])
   } else {
-    for (const [retries, graph] of byRetries) {
-      layers.set(
-        `${LAYER}-retries-${retries}`,
-        retries > 0 ? new PyObject(MATERIALIZED_LAYER, [graph, new Map([["retries", retries]])]) : graph
-      )
+    let i = 0
+    for (const [options, byRetries] of groups) {
+      for (const [retries, graph] of byRetries) {
+        const annotated = annotationsOf(retries, options)
+        layers.set(`${LAYER}-${i++}`, annotated.size > 0 ? new PyObject(MATERIALIZED_LAYER, [graph, annotated]) : graph)
+      }
     }
   }
   const message: Record<string, unknown> = {
@@ -373,6 +436,12 @@ export const updateGraph2024 = (
     internal_priority: null,
     submitting_task: null
   }
-  if (Object.keys(annotations).length > 0) message["annotations"] = annotations
+  // Whole-update annotations go as a plain msgpack map (§3.6 of the 2024 notes).
+  if (annotations !== undefined && annotations.size > 0) {
+    message["annotations"] = Object.fromEntries(
+      Array.from(annotations, ([k, v]) => [k, v instanceof Map ? Object.fromEntries(v) : v])
+    )
+  }
+  if (fifoTimeout !== undefined) message["fifo_timeout"] = fifoTimeout
   return Either.right(message)
 }

@@ -18,7 +18,7 @@ import * as FiberId from "effect/FiberId"
 import * as Runtime from "effect/Runtime"
 import { RemoteError } from "../../Errors.js"
 import type { ErrorInfo, Key, ReportSink, SchedulerReport, TaskSpec } from "../../Scheduler.js"
-import { KeyRef } from "../../Scheduler.js"
+import { KeyRef, retriesOf } from "../../Scheduler.js"
 import type * as Task from "../../Task.js"
 import { sizeof } from "./sizeof.js"
 
@@ -152,7 +152,7 @@ export const errorInfo = (key: Key, cause: unknown): ErrorInfo => {
 const setRunSpec = (ts: TaskState, spec: TaskSpec): void => {
   ts.task = spec.task
   ts.args = spec.args
-  ts.retries = spec.task.retries
+  ts.retries = retriesOf(spec)
 }
 
 /**
