@@ -24,7 +24,7 @@ const withTest = <A, E>(body: (test: TestScheduler.TestScheduler["Type"], client
     const test = yield* TestScheduler.TestScheduler
     const client = yield* Client.make()
     return yield* Client.withClient(body(test, client), client)
-  }).pipe(Effect.scoped, Effect.provide(TestScheduler.layer))
+  }).pipe(Effect.scoped, Effect.provide(TestScheduler.layer()))
 
 const graphs = (test: TestScheduler.TestScheduler["Type"]) =>
   Effect.map(test.messages, (ms) => ms.flatMap((m) => (m.message._tag === "UpdateGraph" ? [m.message] : [])))
