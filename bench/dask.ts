@@ -17,7 +17,13 @@
  *   release      10,000 keys in memory, then release (scope close / `del`):
  *                time until the scheduler has no task and the worker no data
  *
- * Prints a table with ratios (ours / Python) and writes bench/dask-results.json.
+ * The map rows also run the floor (bench/floor.ts: a bare `node:net` +
+ * msgpackr client doing the same map + gather, nothing more) in the same
+ * process on the same cluster, right after our client.
+ *
+ * Prints a table with ratios (ours / Python, ours / floor) and writes
+ * bench/dask-results.json. `--map-inf-only` runs only the saturation-inf map
+ * rows (the CPU-per-task figures), for repeated runs.
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -30,6 +36,7 @@ import * as Client from "../src/Client.js"
 import * as DaskScheduler from "../src/DaskScheduler.js"
 import * as Future from "../src/Future.js"
 import * as Task from "../src/Task.js"
+import * as Floor from "./floor.js"
 import { available, type Cluster, type DaskVersion, root2024, startCluster, versions } from "../test/dask/cluster.js"
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -38,6 +45,7 @@ const quick = args.includes("--quick")
 const only = args.includes("--versions") ? args[args.indexOf("--versions") + 1]!.split(",") : undefined
 /** Debugging aid: `--ours-only SCENARIO:N,... [--inf]` runs only our side of those scenarios and prints raw JSON. */
 const oursOnly = args.includes("--ours-only") ? args[args.indexOf("--ours-only") + 1]!.split(",") : undefined
+const mapInfOnly = args.includes("--map-inf-only")
 
 const N = quick
   ? { mapSmall: 1_000, mapLarge: 2_000, submitLoop: 200, roundtrip: 20, gather: 1_000, release: 2_000 }
@@ -296,6 +304,27 @@ const theirs = async (version: DaskVersion, cluster: Cluster, scenarios: Readonl
   return results
 }
 
+/** The floor client on the map scenarios (after a warm-up map, as ours has). */
+const floor = async (version: DaskVersion, cluster: Cluster, w: Watcher, scenarios: ReadonlyArray<string>) => {
+  const results: Record<string, { n: number; wall_s: number; cpu_s: number; tasks_per_s: number }> = {}
+  const client = await Floor.connect(cluster.address, version)
+  try {
+    await client.map(100)
+    await w.waitEmpty()
+    for (const scenario of scenarios) {
+      const [name, nText] = scenario.split(":") as [string, string]
+      if (name !== "map") continue
+      const n = Number(nText)
+      const r = await client.map(n)
+      await w.waitEmpty()
+      results[scenario] = { n, ...r, tasks_per_s: n / r.wall_s }
+    }
+  } finally {
+    client.close()
+  }
+  return results
+}
+
 // --- the run ---------------------------------------------------------------------------------
 
 interface Row {
@@ -303,6 +332,8 @@ interface Row {
   readonly figure: string
   readonly ours: number
   readonly python: number
+  /** The bare node:net client's figure (map rows). */
+  readonly floor?: number | undefined
   readonly better: "higher" | "lower"
   readonly aim?: string
 }
@@ -321,10 +352,11 @@ const run = async (version: DaskVersion) => {
   ]
   const infScenarios = [`map:${N.mapSmall}`, `map:${N.mapLarge}`]
   const out: Record<string, any> = {}
-  for (const [label, config, scenarios] of [
+  const configs = [
     ["default", {}, defaultScenarios],
     ["inf", { "distributed.scheduler.worker-saturation": "inf" }, infScenarios]
-  ] as const) {
+  ] as const
+  for (const [label, config, scenarios] of mapInfOnly ? configs.slice(1) : configs) {
     const cluster = await startCluster(version, { workers: 1, nthreads: 1, schedulerConfig: config })
     const w = await watcher(version, cluster.address)
     try {
@@ -332,7 +364,9 @@ const run = async (version: DaskVersion) => {
       const py = await theirs(version, cluster, scenarios)
       console.error(`[${version} ${label}] effect-dask ...`)
       const ts = await ours(cluster, w, scenarios)
-      out[label] = { python: py, ours: ts }
+      console.error(`[${version} ${label}] floor ...`)
+      const fl = await floor(version, cluster, w, scenarios)
+      out[label] = { python: py, ours: ts, floor: fl }
     } finally {
       w.close()
       await cluster.stop()
@@ -342,11 +376,17 @@ const run = async (version: DaskVersion) => {
   const d = out.default
   const i = out.inf
   for (const n of [N.mapSmall, N.mapLarge]) {
-    rows.push({ version, figure: `map+gather ${n} tasks/s (default)`, ours: d.ours[`map:${n}`].tasks_per_s, python: d.python[`map:${n}`].tasks_per_s, better: "higher", aim: "≥ 1×" })
-    rows.push({ version, figure: `map+gather ${n} tasks/s (saturation inf)`, ours: i.ours[`map:${n}`].tasks_per_s, python: i.python[`map:${n}`].tasks_per_s, better: "higher", aim: "≥ 1.2×" })
-    rows.push({ version, figure: `client CPU µs/task, map ${n} (default)`, ours: d.ours[`map:${n}`].cpu_s / n * 1e6, python: d.python[`map:${n}`].cpu_s / n * 1e6, better: "lower", aim: "≤ 30 µs" })
-    rows.push({ version, figure: `client CPU µs/task, map ${n} (saturation inf)`, ours: i.ours[`map:${n}`].cpu_s / n * 1e6, python: i.python[`map:${n}`].cpu_s / n * 1e6, better: "lower", aim: "≤ 30 µs" })
+    const m = `map:${n}`
+    if (d !== undefined) {
+      rows.push({ version, figure: `map+gather ${n} tasks/s (default)`, ours: d.ours[m].tasks_per_s, python: d.python[m].tasks_per_s, floor: d.floor[m].tasks_per_s, better: "higher", aim: "≥ 1×" })
+    }
+    rows.push({ version, figure: `map+gather ${n} tasks/s (saturation inf)`, ours: i.ours[m].tasks_per_s, python: i.python[m].tasks_per_s, floor: i.floor[m].tasks_per_s, better: "higher", aim: "≥ 1.2×" })
+    if (d !== undefined) {
+      rows.push({ version, figure: `client CPU µs/task, map ${n} (default)`, ours: d.ours[m].cpu_s / n * 1e6, python: d.python[m].cpu_s / n * 1e6, floor: d.floor[m].cpu_s / n * 1e6, better: "lower" })
+    }
+    rows.push({ version, figure: `client CPU µs/task, map ${n} (saturation inf)`, ours: i.ours[m].cpu_s / n * 1e6, python: i.python[m].cpu_s / n * 1e6, floor: i.floor[m].cpu_s / n * 1e6, better: "lower", aim: "≤ 0.5× python, ≤ 1.3× floor" })
   }
+  if (d === undefined) return
   rows.push({ version, figure: `submit loop µs/submit (${N.submitLoop})`, ours: d.ours[`submit-loop:${N.submitLoop}`].submit_us_each, python: d.python[`submit-loop:${N.submitLoop}`].submit_us_each, better: "lower" })
   rows.push({ version, figure: `submit loop tasks/s until done`, ours: d.ours[`submit-loop:${N.submitLoop}`].tasks_per_s, python: d.python[`submit-loop:${N.submitLoop}`].tasks_per_s, better: "higher" })
   rows.push({ version, figure: `round trip median ms (${N.roundtrip})`, ours: d.ours[`roundtrip:${N.roundtrip}`].median_ms, python: d.python[`roundtrip:${N.roundtrip}`].median_ms, better: "lower", aim: "≤ 0.6×" })
@@ -378,8 +418,17 @@ const main = async () => {
     await run(version)
   }
   const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2))
-  const header = ["dask", "figure", "effect-dask", "python", "ours/python", "aim"]
-  const table = rows.map((r) => [r.version, r.figure, fmt(r.ours), fmt(r.python), (r.ours / r.python).toFixed(2), r.aim ?? ""])
+  const header = ["dask", "figure", "effect-dask", "python", "floor", "ours/python", "ours/floor", "aim"]
+  const table = rows.map((r) => [
+    r.version,
+    r.figure,
+    fmt(r.ours),
+    fmt(r.python),
+    r.floor === undefined ? "" : fmt(r.floor),
+    (r.ours / r.python).toFixed(2),
+    r.floor === undefined ? "" : (r.ours / r.floor).toFixed(2),
+    r.aim ?? ""
+  ])
   const widths = header.map((h, i) => Math.max(h.length, ...table.map((t) => t[i]!.length)))
   const line = (cells: ReadonlyArray<string>) => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ")
   console.log(line(header))
@@ -387,7 +436,7 @@ const main = async () => {
   for (const t of table) console.log(line(t))
   fs.writeFileSync(
     path.join(here, "dask-results.json"),
-    JSON.stringify({ quick, rows: rows.map((r) => ({ ...r, ratio: r.ours / r.python })), raw }, null, 2) + "\n"
+    JSON.stringify({ quick, rows: rows.map((r) => ({ ...r, ratio: r.ours / r.python, ratio_floor: r.floor === undefined ? undefined : r.ours / r.floor })), raw }, null, 2) + "\n"
   )
   process.exit(0)
 }

@@ -3,7 +3,7 @@
  * the inbox, one prepared form per call, fan-in dedup, impure keys.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Option } from "effect"
+import { Effect, Layer, Option, Tracer } from "effect"
 import { Client, EmbeddedScheduler, Errors, Future, Task } from "../src/index.js"
 import { type ClientImpl, Inbox } from "../src/internal/client.js"
 import { PreparedCall, prepareCall, updateGraph2022, updateGraph2024 } from "../src/internal/dask/graph.js"
@@ -198,5 +198,23 @@ describe("impure keys", () => {
     Effect.gen(function*() {
       const [x, y] = yield* Client.map(addImpure, [1, 1], [2, 2])
       assert.notStrictEqual(x!.key, y!.key)
+    }).pipe(Effect.scoped, Effect.provide(Client.layer()), Effect.provide(EmbeddedScheduler.layer())))
+})
+
+describe("spans", () => {
+  it.effect("with a tracer installed, submit and map make their spans", () =>
+    Effect.gen(function*() {
+      const base = yield* Effect.tracer
+      const names: Array<string> = []
+      const recording = Tracer.make({
+        span: (name, parent, context, links, startTime, kind, options) => {
+          names.push(name)
+          return base.span(name, parent, context, links, startTime, kind, options)
+        },
+        context: base.context
+      })
+      yield* Effect.withTracer(Client.submit(inc, 2), recording)
+      yield* Effect.withTracer(Client.map(inc, [3]), recording)
+      assert.deepStrictEqual(names, ["effect-dask.submit", "effect-dask.map"])
     }).pipe(Effect.scoped, Effect.provide(Client.layer()), Effect.provide(EmbeddedScheduler.layer())))
 })

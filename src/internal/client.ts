@@ -877,6 +877,9 @@ const stackHere = (): StackHolder => {
 /** How many open clients track call sites: when none, `withCallerStack` costs one comparison. */
 const tracking = globalValue(Symbol.for("effect-dask/callSiteTracking"), () => ({ clients: 0 }))
 
+/** Whether any open client tracks call sites. @internal */
+export const tracksCallSites = (): boolean => tracking.clients > 0
+
 /** A stack captured where a public operation was built, for handles made when it runs. @internal */
 export const callerStack = globalValue(
   Symbol.for("effect-dask/callerStack"),
