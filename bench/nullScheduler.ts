@@ -13,6 +13,9 @@ export const NullScheduler = Layer.succeed(
       Effect.succeed({
         clientId,
         send: () => undefined,
+        retract: () => false,
+        barrier: (done: () => void) => done(),
+        keyStatus: (keys: ReadonlyArray<string>) => Effect.succeed(new Map(keys.map((k) => [k, "missing" as const]))),
         check: () => undefined,
         prepare: () => undefined,
         gather: () => Effect.succeed(new Map()),

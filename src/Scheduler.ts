@@ -146,8 +146,14 @@ export type SchedulerReport =
   | { readonly _tag: "Restart" }
   /** The stream broke: pending futures fail; the backend may reconnect. */
   | { readonly _tag: "ConnectionLost"; readonly error: ConnectionLostError }
-  /** A new stream is registered after a loss: the client re-desires what it holds. */
-  | { readonly _tag: "Reconnected" }
+  /**
+   * A new stream is registered after a loss. The scheduler released this
+   * client's keys when the old stream broke (Dask's `remove_client`); the
+   * client asks {@link Session.keyStatus} what still exists and re-desires
+   * only that. `restarted`: the scheduler is not the one the stream was lost
+   * from (a new process at the same address), so it holds nothing of before.
+   */
+  | { readonly _tag: "Reconnected"; readonly restarted: boolean }
 
 /**
  * A worker as the scheduler sees it.
@@ -163,6 +169,17 @@ export interface WorkerInfo {
   readonly keys: number
   readonly memoryLimit: number | undefined
 }
+
+/**
+ * What the scheduler has of a key, as {@link Session.keyStatus} reports it:
+ * `pending` (waiting, queued, processing, no-worker), `memory`, `erred`, or
+ * `missing` (unknown, forgotten, or a released placeholder that nothing can
+ * compute: Dask 2022.12 makes one when a client desires an unknown key).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type KeyStatus = "pending" | "memory" | "erred" | "missing"
 
 /**
  * Options for scatter.
@@ -198,6 +215,21 @@ export type ReportSink = (report: SchedulerReport) => void
 export interface Session {
   readonly clientId: string
   /**
+   * Withdraws `key` from a `ReleaseKeys` that is still queued (not yet handed
+   * to the wire). `true` when it was withdrawn: the scheduler never sees that
+   * release. The client calls it when a key it just released is acquired
+   * again, so a re-acquire never races its own release.
+   */
+  readonly retract: (key: Key) => boolean
+  /**
+   * Calls `done` once the scheduler has processed every stream message sent
+   * before this call (or once the registration that carried them is gone:
+   * then the scheduler dropped them all). Request/reply calls are not ordered
+   * with the stream; this is what orders an RPC after a stream message. Runs
+   * `done` at most once, possibly synchronously.
+   */
+  readonly barrier: (done: () => void) => void
+  /**
    * Enqueues a message on the ordered, batched stream. Never blocks; the
    * backend flushes in order. Returns an error, and sends nothing, when the
    * message cannot go out (e.g. the connection is lost for good): the client
@@ -221,6 +253,8 @@ export interface Session {
     entries: ReadonlyArray<readonly [Key, unknown]>,
     options?: ScatterOptions
   ) => Effect.Effect<void, SchedulerError>
+  /** What the scheduler has of each key (one entry per requested key). */
+  readonly keyStatus: (keys: ReadonlyArray<Key>) => Effect.Effect<ReadonlyMap<Key, KeyStatus>, SchedulerError>
   /** Which workers hold each key (all keys when none are given). */
   readonly whoHas: (keys?: ReadonlyArray<Key>) => Effect.Effect<Record<Key, ReadonlyArray<string>>, SchedulerError>
   /** Which keys each worker holds. */

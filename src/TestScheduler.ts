@@ -71,8 +71,23 @@ export class TestScheduler extends Context.Tag("effect-dask/TestScheduler")<Test
   readonly restart: Effect.Effect<void>
   /** Simulates a dropped stream: the scheduler releases the client's keys and reports connection-lost. */
   readonly disconnect: (clientId: string) => Effect.Effect<void>
-  /** Simulates the reconnection that follows. */
-  readonly reconnect: (clientId: string) => Effect.Effect<void>
+  /** Simulates the reconnection that follows (`restarted`: to a new scheduler that knows nothing of before). */
+  readonly reconnect: (clientId: string, options?: { readonly restarted?: boolean }) => Effect.Effect<void>
+  /**
+   * Holds the channels a real backend has: from now on client messages wait
+   * on the stream (in order), scatters wait as request/reply calls (in any
+   * order), and reports wait on the way back (in order), until delivered.
+   */
+  readonly hold: Effect.Effect<void>
+  /** How many items wait on each held channel. */
+  readonly pending: Effect.Effect<{ readonly stream: number; readonly calls: number; readonly reports: number }>
+  /**
+   * Delivers one waiting item: the next stream message or report, or the
+   * `index`-th waiting call (calls are not ordered). `true` when there was one.
+   */
+  readonly deliver: (channel: "stream" | "calls" | "reports", index?: number) => Effect.Effect<boolean>
+  /** Delivers everything still waiting and stops holding. */
+  readonly flush: Effect.Effect<void>
   /** Offers an arbitrary report to one client. */
   readonly report: (clientId: string, report: SchedulerReport) => Effect.Effect<void>
   /** Waits until every client has processed every report sent so far. */
@@ -179,7 +194,39 @@ export const make = (options?: Options): Effect.Effect<Context.Context<Scheduler
           impl.forgetUnwanted(keys)
           entry.reports({ _tag: "ConnectionLost", error: new ConnectionLostError({ address }) })
         }),
-      reconnect: (clientId) => scripted(() => impl.clients.get(clientId)?.reports({ _tag: "Reconnected" })),
+      reconnect: (clientId, options) =>
+        scripted(() => impl.clients.get(clientId)?.reports({ _tag: "Reconnected", restarted: options?.restarted ?? false })),
+      hold: Effect.sync(() => {
+        impl.channels.held = true
+      }),
+      pending: Effect.sync(() => ({
+        stream: impl.channels.stream.length,
+        calls: impl.channels.calls.length,
+        reports: impl.channels.reports.length
+      })),
+      deliver: (channel, index = 0) =>
+        Effect.zipLeft(
+          Effect.sync(() => {
+            const queue = impl.channels[channel]
+            if (queue.length === 0) return false
+            const [item] = queue.splice(channel === "calls" ? Math.min(index, queue.length - 1) : 0, 1)
+            if (channel === "stream") (item as { run: () => void }).run()
+            else (item as () => void)()
+            return true
+          }),
+          settle
+        ),
+      flush: Effect.suspend(function loop(): Effect.Effect<void> {
+        const c = impl.channels
+        if (c.stream.length + c.calls.length + c.reports.length === 0) {
+          c.held = false
+          return settle
+        }
+        while (c.stream.length > 0) c.stream.shift()!.run()
+        while (c.calls.length > 0) c.calls.shift()!()
+        while (c.reports.length > 0) c.reports.shift()!()
+        return Effect.zipRight(settle, Effect.suspend(loop))
+      }),
       report: (clientId, report) => scripted(() => impl.clients.get(clientId)?.reports(report)),
       settle
     })

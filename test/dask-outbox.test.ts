@@ -23,6 +23,23 @@ describe("Dask stream outbox", () => {
     assert.deepStrictEqual(o.take(), [])
   })
 
+  it("retract withdraws a key from a queued release of that client only, and nothing once taken", () => {
+    const o = new Outbox()
+    o.pushKeys("client-releases-keys", ["a", "b"], "c1")
+    o.pushKeys("client-desires-keys", ["a"], "c1")
+    o.pushKeys("client-releases-keys", ["x"], "c2")
+    assert.isFalse(o.retract("x", "c1"))
+    assert.isFalse(o.retract("z", "c1"))
+    assert.isTrue(o.retract("a", "c1"))
+    assert.isFalse(o.retract("a", "c1"))
+    assert.deepStrictEqual(o.take(), [
+      { op: "client-releases-keys", keys: ["b"], client: "c1" },
+      { op: "client-desires-keys", keys: ["a"], client: "c1" },
+      { op: "client-releases-keys", keys: ["x"], client: "c2" }
+    ])
+    assert.isFalse(o.retract("b", "c1"))
+  })
+
   it("never mutates the caller's key array", () => {
     const o = new Outbox()
     const first = ["a"]

@@ -67,6 +67,12 @@ export class KeyState {
 
   /** Why the key was cancelled; the error itself is built only when someone asks (errors capture stacks). */
   reason = ""
+  /**
+   * A scatter of this key is in flight. Its release waits for the reply (a
+   * release on the stream could overtake the scatter RPC), and so does a
+   * graph that depends on it.
+   */
+  scattering = false
 
   settle(status: Status, error?: FutureError): void {
     this.status = status
@@ -380,6 +386,7 @@ export class ClientImpl {
   private ref(key: Key, desire: boolean): KeyState {
     let st = this.states.get(key)
     if (st === undefined) {
+      if (this.releasing.size !== 0) this.reacquire(key)
       st = new KeyState(key, this.clock.unsafeCurrentTimeMillis())
       this.states.set(key, st)
     }
@@ -503,6 +510,8 @@ export class ClientImpl {
     }
     this.states.delete(st.key)
     st.cancel("released")
+    // The scatter's reply sends it: sent now, it could reach the scheduler before the scatter does.
+    if (st.scattering) return
     if (out !== undefined) out.push(st.key)
     else this.sendRelease([st.key])
   }
@@ -511,6 +520,57 @@ export class ClientImpl {
     if (keys.length === 0) return
     this.session.send({ _tag: "ReleaseKeys", keys })
     metrics.releases.unsafeUpdate(keys.length, this.labels)
+    const round = this.releaseRound
+    for (let i = 0; i < keys.length; i++) this.releasing.set(keys[i]!, round)
+    if (!this.barrierOut && !this.closed) this.requestBarrier()
+  }
+
+  // ---- per-key ordering across channels ------------------------------------
+  //
+  // The stream is ordered: a desire or graph sent after a release reaches the
+  // scheduler after it. A scatter is a request/reply call on another channel,
+  // so a scatter sent after a release could be processed first (the scheduler
+  // then forgets the key the client just scattered). Each released key is
+  // remembered until a barrier proves the scheduler processed its release.
+  // Re-acquiring it meanwhile first withdraws the release if it is still
+  // queued; a scatter whose release is already on the wire takes a fresh key
+  // (waiting for the barrier would not be enough: the scheduler's `free-keys`
+  // to the worker and its scatter to the worker travel on different comms).
+
+  /** Keys whose release went to the session and is not yet known to be processed → the barrier round covering it. */
+  private readonly releasing = new Map<Key, number>()
+  private releaseRound = 0
+  private barrierOut = false
+
+  private requestBarrier(): void {
+    this.barrierOut = true
+    const round = this.releaseRound++
+    this.session.barrier(() => this.barrierDone(round))
+  }
+
+  private barrierDone(round: number): void {
+    this.barrierOut = false
+    for (const [key, r] of this.releasing) if (r <= round) this.releasing.delete(key)
+    if (this.releasing.size > 0 && !this.closed) this.requestBarrier()
+  }
+
+  /** A key is acquired again while its release may be pending: withdraw the release if it is still queued. */
+  private reacquire(key: Key): void {
+    if (this.releasing.has(key) && this.session.retract(key)) this.releasing.delete(key)
+  }
+
+  /**
+   * The key a scatter of a value hashed to `key` uses: `key`, unless this
+   * client's release of it may not have been processed yet and cannot be
+   * withdrawn (then a fresh key of the same type).
+   */
+  private scatterKey(key: Key): Key {
+    if (this.releasing.size === 0 || this.states.has(key) || !this.releasing.has(key)) return key
+    if (this.session.retract(key)) {
+      this.releasing.delete(key)
+      return key
+    }
+    return makeKey(key.slice(0, key.lastIndexOf("-")), randomToken())
   }
 
   /** The scope finalizer: releases every handle of the bag in one message. */
@@ -633,7 +693,7 @@ export class ClientImpl {
     UnsupportedTaskError | CancelledError | InvalidOptionsError | ClientClosedError | ConnectionLostError,
     Scope.Scope
   > {
-    return this.inScope((bag, fiber): Effect.Effect<Array<FutureImpl<A, any>>, UnsupportedTaskError | CancelledError | InvalidOptionsError | ConnectionLostError> => {
+    const body = (bag: Bag, fiber: Fiber.RuntimeFiber<any, any>): Effect.Effect<Array<FutureImpl<A, any>>, UnsupportedTaskError | CancelledError | InvalidOptionsError | ConnectionLostError> => {
       const unsupported = this.session.check(task)
       if (unsupported !== undefined) return Effect.fail(unsupported)
       const options = taskOptions(call?.options)
@@ -655,6 +715,8 @@ export class ClientImpl {
         for (const dep of deps.futures) {
           // As Dask: a cancelled (or released) future cannot be a dependency.
           if (dep.state.status === "cancelled") return Effect.fail(dep.state.failure() as CancelledError)
+          // A graph on the stream could reach the scheduler before the scatter RPC that creates its dependency.
+          if (dep.state.scattering) return Effect.zipRight(waitAll([dep]), Effect.suspend(() => body(bag, fiber)))
         }
         const p = this.session.prepare(task, a)
         if (p instanceof UnsupportedTaskError) return Effect.fail(p)
@@ -697,7 +759,8 @@ export class ClientImpl {
         }
       }
       return Effect.succeed(out)
-    })
+    }
+    return this.inScope(body)
   }
 
   /** Takes back the handles of a submission the backend could not send: the scheduler never saw its new keys. */
@@ -721,30 +784,53 @@ export class ClientImpl {
     if (refused !== undefined) return Effect.fail(refused)
     return Effect.uninterruptible(this.inScope((bag, fiber) => {
       const entries: Array<readonly [Key, unknown]> = []
+      const scattered: Array<KeyState> = []
       const out: Array<FutureImpl<A, any>> = new Array(values.length)
       for (let i = 0; i < values.length; i++) {
         const value = values[i]
-        const key = makeKey(typeName(value), options?.hash === false ? randomToken() : tokenize(value))
+        const key = options?.hash === false
+          ? makeKey(typeName(value), randomToken())
+          : this.scatterKey(makeKey(typeName(value), tokenize(value)))
         const existing = this.states.get(key)
         // Scatter itself makes the scheduler want the key: no desire message.
         const st = this.ref(key, false)
-        if (existing === undefined) entries.push([key, value])
+        if (existing === undefined) {
+          entries.push([key, value])
+          st.scattering = true
+          scattered.push(st)
+        }
         const f = this.newHandle<A>(st, undefined, fiber)
         f.bag = bag
         bag.add(f)
         out[i] = f
       }
       if (entries.length === 0) return Effect.succeed(out)
-      return Effect.map(this.session.scatter(entries, options), () => {
-        for (const [key] of entries) {
-          const st = this.states.get(key)
-          // Released while the scatter was in flight: the scheduler now wants it again, so let go once more.
-          if (st === undefined || st.count === 0) this.sendRelease([key])
-          else if (st.status === "pending") st.settle("finished")
+      return Effect.matchEffect(this.session.scatter(entries, options), {
+        onFailure: (error) => {
+          this.scatterDone(scattered, error)
+          return Effect.fail(error)
+        },
+        onSuccess: () => {
+          this.scatterDone(scattered, undefined)
+          return Effect.succeed(out)
         }
-        return out
       })
     }))
+  }
+
+  /** A scatter's reply came: release what was released meanwhile (now, after the scatter), settle the rest. */
+  private scatterDone(scattered: ReadonlyArray<KeyState>, error: SchedulerError | undefined): void {
+    let late: Array<Key> | undefined
+    for (const st of scattered) {
+      st.scattering = false
+      const now = this.states.get(st.key)
+      // Re-acquired meanwhile: the new state holds the scheduler's interest, so no release.
+      if (now !== st) {
+        if (now === undefined) (late ??= []).push(st.key)
+      } else if (error !== undefined) st.settle("error", error)
+      else if (st.status === "pending") st.settle("finished")
+    }
+    if (late !== undefined && !this.closed) this.sendRelease(late)
   }
 
   // ---- waiting and results ---------------------------------------------------------

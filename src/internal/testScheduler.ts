@@ -1,7 +1,7 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { LostDataError } from "../Errors.js"
-import type { ClientMessage, ErrorInfo, Key, ReportSink, SchedulerReport, Session, TaskSpec } from "../Scheduler.js"
+import type { ClientMessage, ErrorInfo, Key, KeyStatus, ReportSink, SchedulerReport, Session, TaskSpec } from "../Scheduler.js"
 import type * as Task from "../Task.js"
 
 /** @internal */
@@ -13,6 +13,28 @@ export interface Recorded {
 interface ClientEntry {
   readonly wants: Set<Key>
   readonly reports: ReportSink
+}
+
+/** A client message waiting on the held stream. */
+interface StreamItem {
+  readonly clientId: string
+  message: ClientMessage
+  readonly run: () => void
+}
+
+/**
+ * The channels of a real backend, when a test holds them: the client→
+ * scheduler stream (in order), request/reply calls (each on its own comm, in
+ * any order relative to the stream and to each other) and the scheduler→
+ * client stream of reports (in order). Unheld, everything is delivered at
+ * once.
+ * @internal
+ */
+export class Channels {
+  held = false
+  readonly stream: Array<StreamItem> = []
+  readonly calls: Array<() => void> = []
+  readonly reports: Array<() => void> = []
 }
 
 /**
@@ -31,6 +53,8 @@ export class TestSchedulerImpl {
   readonly datasets = new Map<string, ReadonlyArray<Key>>()
   /** Keys desired before anything computed them: Dask makes a placeholder task (known, never run). */
   readonly placeholders = new Set<Key>()
+
+  readonly channels = new Channels()
 
   constructor(readonly address: string) {}
 
@@ -156,16 +180,57 @@ export class TestSchedulerImpl {
     }
   }
 
-  session(clientId: string, reports: ReportSink): Session {
+  status(key: Key): KeyStatus {
+    if (this.values.has(key)) return "memory"
+    if (this.errors.has(key)) return "erred"
+    if (this.tasks.has(key)) return "pending"
+    return "missing"
+  }
+
+  session(clientId: string, sink: ReportSink): Session {
+    const channels = this.channels
+    const reports: ReportSink = (report) => {
+      if (channels.held) channels.reports.push(() => sink(report))
+      else sink(report)
+    }
     const entry: ClientEntry = { wants: new Set(), reports }
     this.clients.set(clientId, entry)
     const values = this.values
+    const scatterNow = (entries: ReadonlyArray<readonly [Key, unknown]>) => {
+      for (const [key, value] of entries) {
+        this.values.set(key, { value, nbytes: sizeOf(value), type: typeof value })
+        entry.wants.add(key)
+        entry.reports({ _tag: "KeyInMemory", key })
+      }
+    }
     return {
       clientId,
       send: (message) => {
-        this.handle(clientId, entry, message)
+        if (!channels.held) {
+          this.handle(clientId, entry, message)
+          return undefined
+        }
+        const item: StreamItem = { clientId, message, run: () => this.handle(clientId, entry, item.message) }
+        channels.stream.push(item)
         return undefined
       },
+      retract: (key) => {
+        for (let i = channels.stream.length - 1; i >= 0; i--) {
+          const item = channels.stream[i]!
+          if (item.clientId !== clientId || item.message._tag !== "ReleaseKeys") continue
+          const keys = item.message.keys
+          if (!keys.includes(key)) continue
+          item.message = { _tag: "ReleaseKeys", keys: keys.filter((k) => k !== key) }
+          return true
+        }
+        return false
+      },
+      barrier: (done) => {
+        if (!channels.held) return done()
+        // Processed in stream order; the answer comes back on the report stream.
+        channels.stream.push({ clientId, message: { _tag: "Heartbeat" }, run: () => channels.reports.push(done) })
+      },
+      keyStatus: (keys) => Effect.sync(() => new Map(keys.map((key) => [key, this.status(key)] as const))),
       check: (_task: Task.Any) => undefined,
       prepare: (_task: Task.Any, _args: ReadonlyArray<unknown>) => undefined,
       gather: (keys) =>
@@ -179,13 +244,14 @@ export class TestSchedulerImpl {
           return Effect.succeed(out)
         }),
       scatter: (entries) =>
-        Effect.sync(() => {
-          for (const [key, value] of entries) {
-            this.values.set(key, { value, nbytes: sizeOf(value), type: typeof value })
-            entry.wants.add(key)
-            entry.reports({ _tag: "KeyInMemory", key })
-          }
-        }),
+        channels.held
+          ? Effect.async<void>((resume) => {
+            channels.calls.push(() => {
+              scatterNow(entries)
+              resume(Effect.void)
+            })
+          })
+          : Effect.sync(() => scatterNow(entries)),
       whoHas: (keys) =>
         Effect.sync(() => {
           const out: Record<Key, ReadonlyArray<string>> = {}

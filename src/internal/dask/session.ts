@@ -23,6 +23,7 @@ import {
 import type {
   ClientMessage,
   Key,
+  KeyStatus,
   ReportSink,
   ScatterOptions,
   SchedulerReport,
@@ -97,6 +98,28 @@ const versionsOf = (pool: Rpc.Pool): Effect.Effect<{ readonly reply: unknown; re
       onRight: (dialect) => Effect.succeed({ reply, dialect })
     }))
 
+/**
+ * A Dask task state as a {@link KeyStatus}. `released` counts as missing: a
+ * wanted task with a run_spec never rests there (it moves on to waiting in
+ * the same transition pass), so a released key is a placeholder that nothing
+ * can compute (Dask 2022.12 creates one for a desire of an unknown key).
+ */
+const keyStatusOf = (state: unknown): KeyStatus => {
+  switch (state) {
+    case "memory":
+      return "memory"
+    case "erred":
+      return "erred"
+    case "waiting":
+    case "queued":
+    case "processing":
+    case "no-worker":
+      return "pending"
+    default:
+      return "missing"
+  }
+}
+
 /** Echo only `packages`: enough for `warning: ""` on both versions. */
 const versionsEcho = (reply: unknown) => ({ packages: field(reply, "packages") ?? {} })
 
@@ -143,6 +166,41 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
       if (deliver !== undefined) deliver(report)
     }
 
+    // --- barriers -----------------------------------------------------------
+    // `report-key` of a key the scheduler never has: the scheduler answers it
+    // on this client's stream with `cancelled-key` (2022.12; sent to every
+    // client) or `cancelled-keys` (2024.12; to this client only), after
+    // processing every op before it (both versions handle a client's stream
+    // in order). The key names this client, so other clients' barriers pass
+    // through as unknown keys.
+    const barrierPrefix = `effect-dask-barrier-${clientId}-`
+    const barriers = new Map<string, () => void>()
+    let barrierSeq = 0
+    const barrier = (done: () => void): void => {
+      if (closeSent || gaveUp) return done()
+      const key = barrierPrefix + String(++barrierSeq)
+      barriers.set(key, done)
+      outbox.push({ op: "report-key", key })
+    }
+    const barrierEffect: Effect.Effect<void> = Effect.async<void>((resume) => barrier(() => resume(Effect.void)))
+    /** A registration is gone: whatever it carried was processed or dropped with it. */
+    const passAllBarriers = () => {
+      if (barriers.size === 0) return
+      const waiting = Array.from(barriers.values())
+      barriers.clear()
+      for (const done of waiting) done()
+    }
+    /** True when `key` answers a barrier (ours, passed now, or another client's). */
+    const barrierKey = (key: Key): boolean => {
+      if (!key.startsWith("effect-dask-barrier-")) return false
+      const done = barriers.get(key)
+      if (done !== undefined) {
+        barriers.delete(key)
+        done()
+      }
+      return true
+    }
+
     const onOp = (msg: unknown) => {
       switch (field(msg, "op")) {
         case "key-in-memory": {
@@ -159,14 +217,18 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
           return
         }
         case "cancelled-key": {
-          offer({ _tag: "CancelledKeys", keys: [keyToString(field(msg, "key"))], reason: "cancelled by the scheduler" })
+          const key = keyToString(field(msg, "key"))
+          if (barrierKey(key)) return
+          offer({ _tag: "CancelledKeys", keys: [key], reason: "cancelled by the scheduler" })
           return
         }
         case "cancelled-keys": {
           const reason = field(msg, "reason")
+          const keys = keyList(field(msg, "keys")).filter((key) => !barrierKey(key))
+          if (keys.length === 0) return
           offer({
             _tag: "CancelledKeys",
-            keys: keyList(field(msg, "keys")),
+            keys,
             reason: typeof reason === "string" ? reason : "cancelled by the scheduler"
           })
           return
@@ -222,6 +284,7 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
         yield* Scope.close(scope, Exit.void)
         if (closing || closeSent) return
         outbox.clear()
+        passAllBarriers()
         offer({
           _tag: "ConnectionLost",
           error: error instanceof ConnectionLostError
@@ -236,23 +299,36 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
         const next = yield* versionsOf(pool)
         // The scheduler may have come back as another version: encode for it from now on.
         dialect = next.dialect
+        const id = yield* schedulerId
         yield* open(next.reply)
+        return id
       })
-      const ok = yield* attempt.pipe(
+      const id = yield* attempt.pipe(
         Effect.retry(options.reconnect),
-        Effect.as(true),
-        Effect.catchAll(() => Effect.succeed(false))
+        Effect.catchAll(() => Effect.succeed(undefined))
       )
-      if (ok && !closing) offer({ _tag: "Reconnected" })
+      if (id !== undefined && !closing) {
+        // Another process at the same address (or one we could not identify) holds nothing of before.
+        const restarted = id === "" || id !== identity
+        identity = id
+        offer({ _tag: "Reconnected", restarted })
+      }
       // The schedule gave up: nothing will carry queued messages any more.
-      if (!ok && !closing) {
+      if (id === undefined && !closing) {
         gaveUp = true
         outbox.clear()
+        passAllBarriers()
         // Fails what was submitted while reconnecting; later submissions fail in `send`.
         offer({ _tag: "ConnectionLost", error: lostForGood })
       }
     })
 
+    // The scheduler's own id (`identity`): after a reconnect, tells a restarted scheduler from the same one.
+    const schedulerId: Effect.Effect<string, SchedulerError> = Effect.map(Rpc.call(pool, { op: "identity" }), (reply) => {
+      const id = field(reply, "id")
+      return typeof id === "string" ? id : ""
+    })
+    let identity = yield* schedulerId
     yield* open(initial.reply)
 
     yield* Effect.addFinalizer(() =>
@@ -270,6 +346,7 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
           }
           yield* Scope.close(c.scope, Exit.void)
         }
+        passAllBarriers()
         deliver = undefined
       })
     )
@@ -300,10 +377,11 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
           if (dialect.cancel === "stream") {
             outbox.push({ op: "cancel-keys", keys: message.keys.slice(), client: clientId, force: message.force })
           } else {
-            // The RPC must not overtake the update-graph that created the keys.
+            // The RPC must not overtake the update-graph that created the keys: written is not
+            // enough (the scheduler reads the stream and the RPC comm concurrently), processed is.
             const keys = message.keys.slice()
             runFork(Effect.zipRight(
-              outbox.sync,
+              barrierEffect,
               Effect.ignore(Rpc.call(pool, { op: "cancel", keys, client: clientId, force: message.force }))
             ))
           }
@@ -406,6 +484,17 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
     const whoHas = (keys?: ReadonlyArray<Key>) =>
       Effect.map(Rpc.call(pool, keys === undefined ? { op: "who_has" } : { op: "who_has", keys }), stringArrays)
 
+    // `get_task_status`: the scheduler's state of each key (both versions), read on a pool comm.
+    const keyStatus = (keys: ReadonlyArray<Key>): Effect.Effect<ReadonlyMap<Key, KeyStatus>, SchedulerError> =>
+      keys.length === 0
+        ? Effect.succeed(new Map())
+        : Effect.map(Rpc.call(pool, { op: "get_task_status", keys: keys.slice() }), (reply) => {
+          const states = new Map(entries(reply))
+          const out = new Map<Key, KeyStatus>()
+          for (const key of keys) out.set(key, keyStatusOf(states.get(key)))
+          return out
+        })
+
     const hasWhat = () => Effect.map(Rpc.call(pool, { op: "has_what" }), stringArrays)
 
     const nbytes = (keys?: ReadonlyArray<Key>) =>
@@ -471,6 +560,9 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
     return {
       clientId,
       send,
+      retract: (key) => outbox.retract(key, clientId),
+      barrier,
+      keyStatus,
       check: Graph.checkTask,
       prepare,
       gather,

@@ -74,6 +74,22 @@ export class Outbox {
     }
   }
 
+  /**
+   * Removes `key` from the newest queued `client-releases-keys` of `client`
+   * that holds it. `true` when found: that release will never be written.
+   */
+  retract(key: unknown, client: string): boolean {
+    for (let i = this.buffer.length - 1; i >= 0; i--) {
+      const op = this.buffer[i] as unknown as KeysOp
+      if (op.op !== "client-releases-keys" || op.client !== client) continue
+      const at = op.keys.indexOf(key)
+      if (at < 0) continue
+      op.keys.splice(at, 1)
+      return true
+    }
+    return false
+  }
+
   /** Takes the next batch (the writer's side): everything queued, but at most `chunk` keys of desires/releases. */
   take(): Array<Op> {
     let end = 0

@@ -9,7 +9,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as EmbeddedScheduler from "../../EmbeddedScheduler.js"
 import { LostDataError, ProtocolError, UnsupportedTaskError } from "../../Errors.js"
-import type { ClientMessage, Key, ReportSink, Session, WorkerInfo } from "../../Scheduler.js"
+import type { ClientMessage, Key, KeyStatus, ReportSink, Session, WorkerInfo } from "../../Scheduler.js"
 import type * as Task from "../../Task.js"
 import type { ClientState, TaskState } from "./state.js"
 import { SchedulerState, wanters } from "./state.js"
@@ -106,6 +106,27 @@ const makeSession = (state: SchedulerState, cs: ClientState): Session => ({
   check,
   prepare,
   send: (message) => dispatch(state, cs, message),
+  // Messages are processed as they are sent: nothing is ever queued, every barrier is already passed.
+  retract: () => false,
+  barrier: (done) => done(),
+  keyStatus: (keys) =>
+    Effect.sync(() => {
+      const out = new Map<Key, KeyStatus>()
+      for (const key of keys) {
+        const ts = state.tasks.get(key)
+        out.set(
+          key,
+          ts === undefined || ts.state === "forgotten" || ts.state === "released"
+            ? "missing"
+            : ts.state === "memory"
+            ? "memory"
+            : ts.state === "erred"
+            ? "erred"
+            : "pending"
+        )
+      }
+      return out as ReadonlyMap<Key, KeyStatus>
+    }),
   gather: (keys) =>
     Effect.suspend(() => {
       const out = new Map<Key, unknown>()
