@@ -117,6 +117,9 @@ const refusing = (sent: Array<ClientMessage>) =>
           sent.push(message)
           return message._tag === "UpdateGraph" ? new Errors.ConnectionLostError({ address: "refusing://" }) : undefined
         },
+        retract: () => false,
+        barrier: (done) => done(),
+        keyStatus: () => Effect.succeed(new Map()),
         check: () => undefined,
         prepare: () => undefined,
         gather: () => Effect.succeed(new Map()),
