@@ -167,13 +167,24 @@ fi
 
 # --- 4. Tests -----------------------------------------------------------------------------
 # The JSON report gives a plain closing line ("N passed, N failed, N skipped") that any CI reads.
+# A suite that failed with no failed test of its own (it did not load, a hook threw) counts as
+# one failure, and a run that exits non-zero (unhandled errors, no report) never reads "0 failed".
 mkdir -p test-output
 rm -f test-output/vitest.json
 npx vitest run --reporter=default --reporter=json --outputFile.json=test-output/vitest.json "$@"
 code=$?
-if [ -f test-output/vitest.json ]; then
-  node -e 'const r = JSON.parse(require("fs").readFileSync("test-output/vitest.json", "utf8"));
-    const skipped = r.numPendingTests + r.numTodoTests;
-    console.log(`\nTests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped`)' || true
-fi
+node -e 'const code = Number(process.argv[1])
+  let r = {}
+  try { r = JSON.parse(require("fs").readFileSync("test-output/vitest.json", "utf8")) } catch {}
+  const broken = (r.testResults ?? []).filter((s) =>
+    s.status === "failed" && !(s.assertionResults ?? []).some((t) => t.status === "failed"))
+  for (const s of broken) console.log(`failed to run: ${s.name}`)
+  let failed = (r.numFailedTests ?? 0) + broken.length
+  if (code !== 0 && failed === 0) {
+    console.log(`vitest exited with ${code} without a failed test (unhandled errors or no report)`)
+    failed = 1
+  }
+  const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0)
+  console.log(`\nTests: ${r.numPassedTests ?? 0} passed, ${failed} failed, ${skipped} skipped`)' "$code" ||
+  printf '\nTests: 0 passed, 1 failed, 0 skipped\n'
 exit $code
