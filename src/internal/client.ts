@@ -58,15 +58,18 @@ export interface CallSite {
  */
 export class KeyState {
   status: Status = "pending"
-  error: FutureError | undefined = undefined
+  /** The failure, or (cancelled) the reason as text: the error is built only when someone asks (errors capture stacks). */
+  private cause: FutureError | string | undefined = undefined
   type: string | undefined = undefined
   nbytes: number | undefined = undefined
   count = 0
   listeners: Set<() => void> | undefined = undefined
-  constructor(readonly key: Key, readonly createdAt: number) {}
+  constructor(
+    readonly key: Key,
+    /** Milliseconds from the client's `openedAt`: a small integer, not a boxed timestamp per key. */
+    readonly bornAt: number
+  ) {}
 
-  /** Why the key was cancelled; the error itself is built only when someone asks (errors capture stacks). */
-  reason = ""
   /**
    * A scatter of this key is in flight. Its release waits for the reply (a
    * release on the stream could overtake the scatter RPC), and so does a
@@ -74,9 +77,13 @@ export class KeyState {
    */
   scattering = false
 
-  settle(status: Status, error?: FutureError): void {
+  get error(): FutureError | undefined {
+    return typeof this.cause === "string" ? undefined : this.cause
+  }
+
+  settle(status: Status, error?: FutureError | string): void {
     this.status = status
-    this.error = error
+    this.cause = error
     if (status === "finished" || status === "error" || status === "cancelled") {
       const listeners = this.listeners
       if (listeners !== undefined) {
@@ -87,14 +94,14 @@ export class KeyState {
   }
 
   cancel(reason: string): void {
-    this.reason = reason
-    this.settle("cancelled")
+    this.settle("cancelled", reason)
   }
 
   /** The failure a waiter sees, if the state is not finished. */
   failure(): FutureError | undefined {
-    if (this.error !== undefined) return this.error
-    if (this.status === "cancelled") return this.error = new CancelledError({ key: this.key, reason: this.reason })
+    const cause = this.cause
+    if (cause !== undefined && typeof cause !== "string") return cause
+    if (this.status === "cancelled") return this.cause = new CancelledError({ key: this.key, reason: cause ?? "" })
     return undefined
   }
 
@@ -387,7 +394,7 @@ export class ClientImpl {
     let st = this.states.get(key)
     if (st === undefined) {
       if (this.releasing.size !== 0) this.reacquire(key)
-      st = new KeyState(key, this.clock.unsafeCurrentTimeMillis())
+      st = new KeyState(key, this.clock.unsafeCurrentTimeMillis() - this.openedAt)
       this.states.set(key, st)
     }
     if (st.count === 0 && desire) {

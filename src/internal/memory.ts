@@ -181,7 +181,7 @@ export const snapshotOf = (client: ClientImpl): Effect.Effect<Memory.Snapshot, S
         type: st.type,
         nbytes: size,
         workers: held,
-        age: Math.max(0, now - st.createdAt),
+        age: Math.max(0, now - client.openedAt - st.bornAt),
         handles: handles.get(key) ?? []
       })
     }
