@@ -194,12 +194,15 @@ export class EmbeddedScheduler extends Context.Tag("effect-dask/EmbeddedSchedule
 export const make = (
   options?: Options
 ): Effect.Effect<Context.Context<Scheduler | EmbeddedScheduler>, never, Scope.Scope> =>
-  Effect.map(internal.make(options), ({ address, state }) =>
-    Context.make(Scheduler, Scheduler.of({ address, connect: (clientId, reports) => internal.connect(state, clientId, reports) })).pipe(
+  Effect.map(internal.make(options), (embedded) =>
+    Context.make(
+      Scheduler,
+      Scheduler.of({ address: embedded.address, connect: (clientId, reports) => internal.connect(embedded, clientId, reports) })
+    ).pipe(
       Context.add(EmbeddedScheduler, EmbeddedScheduler.of({
-        address,
-        snapshot: Effect.sync(() => internal.snapshot(state)),
-        stats: Effect.sync(() => internal.stats(state))
+        address: embedded.address,
+        snapshot: Effect.sync(() => internal.snapshot(embedded.model)),
+        stats: Effect.sync(() => internal.stats(embedded.model))
       }))
     ))
 

@@ -1,16 +1,27 @@
 /**
  * A scripted scheduler for tests: a Layer for the {@link Scheduler} tag that
- * records every client message in order, keeps Dask's interest bookkeeping
- * (which keys each client wants) and reports only what the test tells it to.
+ * records every client message in order and runs the same scheduler model as
+ * the embedded scheduler (Dask's task states, `who_wants`, pseudo-clients,
+ * datasets, forgetting), except that nothing computes by itself: a submitted
+ * task stays `processing` until the test finishes or fails it. The outcomes
+ * a test scripts are stimuli of that model, so they have Dask's
+ * consequences: failing a key fails every dependent waiting on it, losing a
+ * key in memory recomputes it (it is `processing` again), retrying an erred
+ * key sends it and its dependents back to waiting. An outcome the model
+ * forbids (finishing a key whose dependency is not in memory, losing a key
+ * that is not in memory, …) fails with {@link ScriptError}; `force: true`
+ * places a value (as a scatter would) or errs a key regardless of its state.
  *
  * @example
  * ```ts
  * const program = Effect.gen(function*() {
  *   const test = yield* TestScheduler.TestScheduler
- *   const f = yield* Client.submit(add, 1, 2)
- *   yield* test.finish(f.key, 3)
- *   assert.strictEqual(yield* Future.result(f), 3)
- *   assert.deepStrictEqual(yield* test.wants(client.id), new Set([f.key]))
+ *   const x = yield* Client.submit(inc, 1)
+ *   const y = yield* Client.submit(inc, x) // depends on x
+ *   yield* test.fail(x.key, { type: "ValueError" })
+ *   // y fails too, blamed on x, as Dask's scheduler would do it
+ *   const error = yield* Effect.flip(Future.result(y))
+ *   assert.strictEqual(error.key, x.key)
  * })
  * ```
  *
@@ -19,7 +30,8 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { ConnectionLostError } from "./Errors.js"
+import * as Data from "effect/Data"
+import type { ScriptRefusal } from "./internal/testScheduler.js"
 import { TestSchedulerImpl } from "./internal/testScheduler.js"
 import type { ClientMessage, ErrorInfo, Key, SchedulerReport, TaskSpec } from "./Scheduler.js"
 import { Scheduler } from "./Scheduler.js"
@@ -34,6 +46,21 @@ export interface Recorded {
   readonly clientId: string
   readonly message: ClientMessage
 }
+
+/**
+ * A scripted outcome the scheduler model does not allow: the key is unknown
+ * (never submitted, or forgotten), or not in a state the outcome can follow
+ * (finishing a key that is waiting on a dependency, losing a key that is not
+ * in memory, retrying a key that has not erred).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class ScriptError extends Data.TaggedError("ScriptError")<{
+  readonly reason: "UnknownKey" | "NotAllowed"
+  readonly key: Key
+  readonly message: string
+}> {}
 
 /**
  * Control over the test scheduler. Every scripting operation waits until the
@@ -57,15 +84,35 @@ export class TestScheduler extends Context.Tag("effect-dask/TestScheduler")<Test
   readonly tasks: Effect.Effect<ReadonlyMap<Key, TaskSpec>>
   /** Keys with a value in (simulated) memory. */
   readonly memory: Effect.Effect<ReadonlySet<Key>>
-  /** Stores a value for `key` and reports key-in-memory to the clients that want it. */
-  readonly finish: (key: Key, value: unknown, options?: { readonly nbytes?: number; readonly type?: string }) => Effect.Effect<void>
-  /** Reports task-erred for `key`. */
-  readonly fail: (key: Key, error: Partial<ErrorInfo> & { readonly type: string }) => Effect.Effect<void>
-  /** Drops the value and reports lost-data. */
-  readonly lose: (key: Key) => Effect.Effect<void>
-  /** Reports task-retried (erred → pending). */
-  readonly retry: (key: Key) => Effect.Effect<void>
-  /** Cancels keys for every client that wants them, as a scheduler-side cancellation. */
+  /**
+   * The processing task `key` finishes with `value` (Dask's task-finished):
+   * key-in-memory goes to its wanters, dependents waiting only on it become
+   * processing, and dependencies nobody needs any more are released. A key
+   * desired but never submitted takes the value as a scatter would. With
+   * `force`, any known key takes the value that way (replacing its
+   * computation). `nbytes` and `type` default to the embedded scheduler's
+   * estimate of `value`.
+   */
+  readonly finish: (
+    key: Key,
+    value: unknown,
+    options?: { readonly nbytes?: number; readonly type?: string; readonly force?: boolean }
+  ) => Effect.Effect<void, ScriptError>
+  /**
+   * The processing task `key` fails (Dask's task-erred): while it has
+   * retries left it is retried silently; otherwise it errs and so does every
+   * dependent, blamed on `key`. `force` errs a key in any state but erred.
+   */
+  readonly fail: (
+    key: Key,
+    error: Partial<ErrorInfo> & { readonly type: string },
+    options?: { readonly force?: boolean }
+  ) => Effect.Effect<void, ScriptError>
+  /** The value of `key` (in memory) is lost: lost-data to its wanters, and it is computed again if still needed. */
+  readonly lose: (key: Key) => Effect.Effect<void, ScriptError>
+  /** Retries the erred key `key` (Dask's `retry`): task-retried, and it and its dependents wait again. */
+  readonly retry: (key: Key) => Effect.Effect<void, ScriptError>
+  /** Cancels keys, and their dependents, for every client that wants them, as a scheduler-side cancellation. */
   readonly cancel: (keys: ReadonlyArray<Key>, reason?: string) => Effect.Effect<void>
   /** Restarts: forgets everything and reports restart to every client. */
   readonly restart: Effect.Effect<void>
@@ -117,85 +164,33 @@ export const make = (options?: Options): Effect.Effect<Context.Context<Scheduler
     // the yields then let the fibers those reports woke run.
     const settle: Effect.Effect<void> = Effect.repeatN(Effect.yieldNow(), 2)
     const scripted = (f: () => void) => Effect.zipRight(Effect.sync(f), settle)
-    const scheduler = Scheduler.of({
-      address,
-      connect: (clientId, reports) =>
-        Effect.acquireRelease(
-          Effect.sync(() => impl.session(clientId, reports)),
-          () =>
-            Effect.sync(() => {
-              const entry = impl.clients.get(clientId)
-              impl.clients.delete(clientId)
-              if (entry !== undefined) impl.forgetUnwanted(entry.wants)
-            })
-        )
-    })
+    const checked = (key: Key, f: () => ScriptRefusal | undefined): Effect.Effect<void, ScriptError> =>
+      Effect.flatMap(Effect.sync(f), (refusal) =>
+        refusal === undefined
+          ? settle
+          : Effect.fail(new ScriptError({ reason: refusal.reason, key, message: refusal.message })))
+    const scheduler = Scheduler.of({ address, connect: (clientId, reports) => impl.connect(clientId, reports) })
     const control = TestScheduler.of({
       messages: Effect.sync(() => impl.recorded.slice()),
       clearMessages: Effect.sync(() => {
         impl.recorded.length = 0
       }),
-      wants: (clientId) => Effect.sync(() => new Set(impl.clients.get(clientId)?.wants ?? [])),
-      pseudoWants: (name) => Effect.sync(() => new Set(impl.pseudo.get(name) ?? [])),
-      clients: Effect.sync(() => Array.from(impl.clients.keys())),
-      tasks: Effect.sync(() => new Map(impl.tasks)),
-      memory: Effect.sync(() => new Set(impl.values.keys())),
-      finish: (key, value, options) =>
-        scripted(() => {
-          impl.errors.delete(key)
-          impl.values.set(key, { value, nbytes: options?.nbytes ?? 8, type: options?.type })
-          impl.broadcast(key, { _tag: "KeyInMemory", key, type: options?.type, nbytes: options?.nbytes })
-        }),
-      fail: (key, error) =>
-        scripted(() => {
-          const info: ErrorInfo = { type: error.type, message: error.message ?? "", traceback: error.traceback ?? "" }
-          impl.values.delete(key)
-          impl.errors.set(key, info)
-          impl.broadcast(key, { _tag: "TaskErred", key, error: info })
-        }),
-      lose: (key) =>
-        scripted(() => {
-          impl.values.delete(key)
-          impl.broadcast(key, { _tag: "LostData", key })
-        }),
-      retry: (key) =>
-        scripted(() => {
-          impl.errors.delete(key)
-          impl.broadcast(key, { _tag: "TaskRetried", key })
-        }),
-      cancel: (keys, reason = "cancelled") =>
-        scripted(() => {
-          for (const key of keys) {
-            for (const entry of impl.wanters(key)) {
-              entry.wants.delete(key)
-              entry.reports({ _tag: "CancelledKeys", keys: [key], reason })
-            }
-          }
-          impl.forgetUnwanted(keys)
-        }),
-      restart: scripted(() => {
-        impl.placeholders.clear()
-        impl.tasks.clear()
-        impl.values.clear()
-        impl.errors.clear()
-        impl.pseudo.clear()
-        impl.datasets.clear()
-        for (const entry of impl.clients.values()) {
-          entry.wants.clear()
-          entry.reports({ _tag: "Restart" })
-        }
-      }),
-      disconnect: (clientId) =>
-        scripted(() => {
-          const entry = impl.clients.get(clientId)
-          if (entry === undefined) return
-          const keys = Array.from(entry.wants)
-          entry.wants.clear()
-          impl.forgetUnwanted(keys)
-          entry.reports({ _tag: "ConnectionLost", error: new ConnectionLostError({ address }) })
-        }),
+      wants: (clientId) => Effect.sync(() => impl.wants(clientId)),
+      pseudoWants: (name) => Effect.sync(() => impl.wants(name)),
+      clients: Effect.sync(() => impl.clientIds()),
+      tasks: Effect.sync(() => impl.tasks()),
+      memory: Effect.sync(() => impl.memory()),
+      finish: (key, value, options) => checked(key, () => impl.finish(key, value, options)),
+      fail: (key, error, options) =>
+        checked(key, () =>
+          impl.fail(key, { type: error.type, message: error.message ?? "", traceback: error.traceback ?? "" }, options)),
+      lose: (key) => checked(key, () => impl.lose(key)),
+      retry: (key) => checked(key, () => impl.retry(key)),
+      cancel: (keys, reason = "cancelled") => scripted(() => impl.cancel(keys, reason)),
+      restart: scripted(() => impl.restart()),
+      disconnect: (clientId) => scripted(() => impl.disconnect(clientId)),
       reconnect: (clientId, options) =>
-        scripted(() => impl.clients.get(clientId)?.reports({ _tag: "Reconnected", restarted: options?.restarted ?? false })),
+        scripted(() => impl.report(clientId, { _tag: "Reconnected", restarted: options?.restarted ?? false })),
       hold: Effect.sync(() => {
         impl.channels.held = true
       }),
@@ -227,7 +222,7 @@ export const make = (options?: Options): Effect.Effect<Context.Context<Scheduler
         while (c.reports.length > 0) c.reports.shift()!()
         return Effect.zipRight(settle, Effect.suspend(loop))
       }),
-      report: (clientId, report) => scripted(() => impl.clients.get(clientId)?.reports(report)),
+      report: (clientId, report) => scripted(() => impl.report(clientId, report)),
       settle
     })
     return Context.make(Scheduler, scheduler).pipe(Context.add(TestScheduler, control))

@@ -277,14 +277,48 @@ const run = (backend: Backend, ops: ReadonlyArray<Op>) =>
         case "lose":
         case "schedulerCancel": {
           const key = keyName(op.key)
-          if (op._tag === "finish") yield* test!.finish(key, 1)
-          else if (op._tag === "fail") yield* test!.fail(key, { type: "ValueError" })
-          else if (op._tag === "lose") yield* test!.lose(key)
-          else {
-            const affected = wantedBy(key)
+          if (op._tag === "schedulerCancel") {
+            // A scheduler-side cancel (force) of a wanted key cascades to its wanted dependents, for every
+            // client (Dask's `_cancel_key` stops at a key nobody wants).
+            dependents = yield* backend.dependents
+            const cascade = new Set<string>()
+            const walk = (k: string) => {
+              if (cascade.has(k) || wantedBy(k).length === 0) return
+              cascade.add(k)
+              for (const d of dependents.get(k) ?? []) walk(d)
+            }
+            walk(key)
+            const affected = Array.from(cascade, (k) => [k, wantedBy(k)] as const)
             yield* test!.cancel([key])
-            for (const c of affected) bump(c, key)
+            for (const [k, who] of affected) for (const c of who) bump(c, k)
+            break
           }
+          // Lost pure data (a value placed without a task) cannot be recomputed: Dask forgets it, tells its
+          // wanters, and forgets with it every dependent not finished or erred (`_propagate_forgotten`).
+          const pureData = !(yield* test!.tasks).has(key)
+          dependents = yield* backend.dependents
+          const forgotten: Array<readonly [string, ReadonlyArray<number>]> = []
+          const done = (k: string) =>
+            handles.some((h) => live(h) && h.key === k && (h.future.status === "finished" || h.future.status === "error"))
+          const forget = (k: string, top: boolean) => {
+            if (forgotten.some(([f]) => f === k) || (!top && done(k))) return
+            forgotten.push([k, wantedBy(k)])
+            for (const d of dependents.get(k) ?? []) forget(d, false)
+          }
+          if (op._tag === "lose" && pureData) forget(key, true)
+          // An outcome the model forbids in the key's present state is refused (ScriptError), and changes nothing.
+          const outcome = yield* Effect.either(
+            op._tag === "finish"
+              ? test!.finish(key, 1)
+              : op._tag === "fail"
+              ? test!.fail(key, { type: "ValueError" })
+              : test!.lose(key)
+          )
+          if (outcome._tag === "Left") {
+            assert.strictEqual(outcome.left._tag, "ScriptError")
+            break
+          }
+          for (const [k, who] of forgotten) for (const c of who) bump(c, k)
           if (op._tag === "finish" || op._tag === "fail") {
             // Nothing with an outcome waits: every live handle on the key resolves now.
             for (const h of handles) {

@@ -61,7 +61,10 @@ describe("Client (ports of distributed/tests/test_client.py)", () => {
         yield* Future.release(y)
         assert.isFalse(refcount(client).has(y.key))
         assert.isFalse((yield* test.wants(client.id)).has(y.key))
+        // z still needs y: y is computed (no client wants it), then z, and y is released.
+        yield* test.finish(y.key, 2)
         yield* test.finish(z.key, 3)
+        assert.isFalse((yield* test.memory).has(y.key))
         assert.strictEqual(yield* Future.result(z), 3)
       })
     ))

@@ -15,7 +15,7 @@ import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
 import { Client, EmbeddedScheduler, Future, Task } from "../src/index.js"
-import { sizeof } from "../src/internal/embedded/sizeof.js"
+import { sizeof } from "../src/internal/model/sizeof.js"
 import type { Key } from "../src/Scheduler.js"
 
 const inc = Task.make("inc", (x: number) => x + 1)

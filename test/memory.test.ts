@@ -12,6 +12,7 @@ import { Client, Future, Memory, Metrics, Task, TestScheduler } from "../src/ind
 import type { ClientImpl } from "../src/internal/client.js"
 import { withCallerStack } from "../src/internal/client.js"
 import { parseFrame, userFrame } from "../src/internal/memory.js"
+import { sizeof } from "../src/internal/model/sizeof.js"
 
 const inc = Task.make("inc", (x: number) => x + 1, { python: "test_utils.inc" })
 const add = Task.make("add", (x: number, y: number) => x + y, { python: "operator.add" })
@@ -63,11 +64,11 @@ describe("Memory.snapshot", () => {
         }
         assert.strictEqual(byKey.get(a.key)!.nbytes, 100)
         assert.strictEqual(byKey.get(b.key)!.nbytes, 250)
-        assert.strictEqual(byKey.get(s!.key)!.nbytes, "hello world".length)
+        assert.strictEqual(byKey.get(s!.key)!.nbytes, sizeof("hello world"))
         assert.strictEqual(byKey.get(b.key)!.refcount, 2)
         assert.strictEqual(byKey.get(a.key)!.status, "finished")
         assert.strictEqual(byKey.get(c.key)!.status, "error")
-        assert.deepStrictEqual(snap.states.finished, { keys: 3, bytes: 100 + 250 + 11 })
+        assert.deepStrictEqual(snap.states.finished, { keys: 3, bytes: 100 + 250 + sizeof("hello world") })
         assert.deepStrictEqual(snap.states.error, { keys: 1, bytes: 0 })
         assert.strictEqual(snap.totals.handles, undefined) // not tracked
         assert.isFalse(snap.tracking)
@@ -75,9 +76,9 @@ describe("Memory.snapshot", () => {
         assert.strictEqual(snap.workers.length, 1)
         const w = snap.workers[0]!
         assert.strictEqual(w.clientKeys, memory.size)
-        assert.strictEqual(w.clientBytes, 361)
-        assert.strictEqual(w.bytes, 361)
-        assert.strictEqual(snap.totals.bytes, 361)
+        assert.strictEqual(w.clientBytes, 350 + sizeof("hello world"))
+        assert.strictEqual(w.bytes, 350 + sizeof("hello world"))
+        assert.strictEqual(snap.totals.bytes, 350 + sizeof("hello world"))
 
         // After releases the snapshot follows the scheduler.
         yield* Future.release(b)
@@ -86,7 +87,7 @@ describe("Memory.snapshot", () => {
         yield* Future.release(a)
         const after = yield* Memory.snapshot()
         assert.deepStrictEqual(new Set(after.keys.map((k) => k.key)), yield* test.wants(client.id))
-        assert.strictEqual(after.workers[0]!.clientBytes, 11)
+        assert.strictEqual(after.workers[0]!.clientBytes, sizeof("hello world"))
         const text = Memory.format(after)
         assert.include(text, s!.key)
         assert.notInclude(text, a.key)
@@ -286,7 +287,7 @@ describe("Metrics", () => {
         })) // releases b and published-x in one message: 2
         yield* Future.release(a) // release 3
         const b2 = yield* Future.fromKey(a.key) // desire 2
-        yield* test.fail(b2.key, { type: "ValueError" }) // error 2
+        yield* test.fail(b2.key, { type: "ValueError" }, { force: true }) // error 2 (b2 was never submitted: forced)
         assert.deepStrictEqual(yield* Metrics.values(), { desires: 2, releases: 3, gcReleases: 0, errors: 2 })
         const raw = yield* Metric.value(Metrics.releases.pipe(Metric.taggedWithLabels(Metrics.labels(client))))
         assert.strictEqual(raw.count, 3)

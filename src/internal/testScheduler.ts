@@ -1,18 +1,25 @@
+/**
+ * The test scheduler: the scheduler model with a scripted executor. Tasks
+ * assigned to its one worker stay `processing` until a test finishes or
+ * fails them; finish / fail / lose / retry / cancel / restart are stimuli
+ * of the real model, so a failed key fails its dependents, a lost key is
+ * recomputed, and so on, exactly as the embedded scheduler (and Dask) would.
+ *
+ * @internal
+ */
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
-import { LostDataError } from "../Errors.js"
-import type { ClientMessage, ErrorInfo, Key, KeyStatus, ReportSink, SchedulerReport, Session, TaskSpec } from "../Scheduler.js"
-import type * as Task from "../Task.js"
+import type * as Scope from "effect/Scope"
+import { ConnectionLostError, LostDataError } from "../Errors.js"
+import type { ClientMessage, ErrorInfo, Key, ReportSink, SchedulerReport, Session, TaskSpec } from "../Scheduler.js"
+import type { Executor, TaskState, WorkerState } from "./model/scheduler.js"
+import { ClientState, SchedulerModel } from "./model/scheduler.js"
+import * as ModelSession from "./model/session.js"
+import { sizeof, typeName } from "./model/sizeof.js"
 
 /** @internal */
 export interface Recorded {
   readonly clientId: string
   readonly message: ClientMessage
-}
-
-interface ClientEntry {
-  readonly wants: Set<Key>
-  readonly reports: ReportSink
 }
 
 /** A client message waiting on the held stream. */
@@ -37,180 +44,68 @@ export class Channels {
   readonly reports: Array<() => void> = []
 }
 
-/**
- * A scripted scheduler: it keeps Dask's interest bookkeeping (who wants what)
- * and reports what a test tells it to. Nothing runs by itself.
- * @internal
- */
+/** Why a scripted outcome was refused. @internal */
+export type ScriptRefusal = { readonly reason: "UnknownKey" | "NotAllowed"; readonly message: string }
+
+class ScriptedExecutor implements Executor {
+  readonly values = new Map<Key, unknown>()
+  start(): void {}
+  stop(): void {}
+  hold(key: Key, value: unknown): void {
+    this.values.set(key, value)
+  }
+  free(key: Key): void {
+    this.values.delete(key)
+  }
+  gather(tss: ReadonlyArray<TaskState>) {
+    const out = new Map<Key, unknown>()
+    for (const ts of tss) {
+      if (!this.values.has(ts.key)) return Effect.fail(new LostDataError({ key: ts.key }))
+      out.set(ts.key, this.values.get(ts.key))
+    }
+    return Effect.succeed(out as ReadonlyMap<Key, unknown>)
+  }
+  shutdown(): void {
+    this.values.clear()
+  }
+}
+
+/** @internal */
 export class TestSchedulerImpl {
   readonly recorded: Array<Recorded> = []
-  readonly clients = new Map<string, ClientEntry>()
-  /** Pseudo-clients ("fire-and-forget", "published-<name>") and their wants. */
-  readonly pseudo = new Map<string, Set<Key>>()
-  readonly tasks = new Map<Key, TaskSpec>()
-  readonly values = new Map<Key, { readonly value: unknown; readonly nbytes: number; readonly type: string | undefined }>()
-  readonly errors = new Map<Key, ErrorInfo>()
-  readonly datasets = new Map<string, ReadonlyArray<Key>>()
-  /** Keys desired before anything computed them: Dask makes a placeholder task (known, never run). */
-  readonly placeholders = new Set<Key>()
-
+  readonly model: SchedulerModel
+  readonly executor = new ScriptedExecutor()
   readonly channels = new Channels()
+  /** Who cancels on the scheduler's own behalf (never registered as a client). */
+  private readonly scheduler = new ClientState("scheduler")
 
-  constructor(readonly address: string) {}
-
-  wanters(key: Key): Array<ClientEntry> {
-    const out: Array<ClientEntry> = []
-    for (const entry of this.clients.values()) if (entry.wants.has(key)) out.push(entry)
-    return out
+  constructor(readonly address: string) {
+    // One worker whose slots never run out: every ready task is `processing`, waiting for its script.
+    this.model = new SchedulerModel({ address, workers: 1, slots: Number.MAX_SAFE_INTEGER, memoryLimit: undefined })
+    this.model.executor = this.executor
   }
 
-  isWanted(key: Key): boolean {
-    for (const entry of this.clients.values()) if (entry.wants.has(key)) return true
-    for (const wants of this.pseudo.values()) if (wants.has(key)) return true
-    return false
+  get worker(): WorkerState {
+    return this.model.workers[0]!
   }
 
-  /** As Dask: a key has a task state while it is computed, held, erred, or wanted by anyone. */
-  known(key: Key): boolean {
-    return this.tasks.has(key) || this.values.has(key) || this.errors.has(key) || this.placeholders.has(key) ||
-      this.isWanted(key)
-  }
-
-  /** Forgets keys nobody wants, as Dask's scheduler does. */
-  forgetUnwanted(keys: Iterable<Key>): void {
-    for (const key of keys) {
-      if (!this.isWanted(key)) {
-        this.placeholders.delete(key)
-        this.tasks.delete(key)
-        this.values.delete(key)
-        this.errors.delete(key)
-      }
-    }
-  }
-
-  /**
-   * Dask's `_cancel_key`: when this client is the only one that wants the key
-   * (or `force`), its dependents are cancelled first and the wanters are told;
-   * then the key is released for this client (every wanter with `force`).
-   * Unlike Dask, a dependent that others want too is left alone: Dask drops
-   * this client's interest in it without telling the client, whose future
-   * then never completes.
-   */
-  cancelKey(key: Key, entry: ClientEntry, force: boolean, top = true): void {
-    const wanters = this.wanters(key)
-    if (wanters.length === 0) return
-    const sole = force || (wanters.length === 1 && wanters[0] === entry)
-    if (!sole && !top) return
-    if (sole) {
-      for (const spec of Array.from(this.tasks.values())) {
-        if (spec.dependencies.includes(key)) this.cancelKey(spec.key, entry, force, false)
-      }
-      for (const w of wanters) w.reports({ _tag: "CancelledKeys", keys: [key], reason: "cancelled" })
-    }
-    for (const w of force ? wanters : [entry]) w.wants.delete(key)
-    this.forgetUnwanted([key])
-  }
-
-  /** Reports the current outcome of `key` to one client, if it has one. */
-  reportState(entry: ClientEntry, key: Key): void {
-    const value = this.values.get(key)
-    if (value !== undefined) {
-      entry.reports({ _tag: "KeyInMemory", key, type: value.type, nbytes: value.nbytes })
-      return
-    }
-    const error = this.errors.get(key)
-    if (error !== undefined) entry.reports({ _tag: "TaskErred", key, error })
-  }
-
-  handle(clientId: string, entry: ClientEntry, message: ClientMessage): void {
-    this.recorded.push({ clientId, message })
-    switch (message._tag) {
-      case "UpdateGraph": {
-        const cancelled: Array<Key> = []
-        for (const spec of message.tasks) {
-          // As Dask: a dependency the scheduler does not know cancels the dependent.
-          if (spec.dependencies.some((d) => !this.known(d) && !message.tasks.some((t) => t.key === d))) {
-            cancelled.push(spec.key)
-            continue
-          }
-          if (!this.known(spec.key)) this.tasks.set(spec.key, spec)
-        }
-        for (const key of message.keys) {
-          if (cancelled.includes(key)) continue
-          entry.wants.add(key)
-          this.reportState(entry, key)
-        }
-        if (cancelled.length > 0) {
-          entry.reports({ _tag: "CancelledKeys", keys: cancelled, reason: "unknown dependency" })
-        }
-        return
-      }
-      case "DesireKeys": {
-        const target = message.client
-        if (target !== undefined && target !== clientId) {
-          let wants = this.pseudo.get(target)
-          if (wants === undefined) this.pseudo.set(target, wants = new Set())
-          for (const key of message.keys) wants.add(key)
-          return
-        }
-        for (const key of message.keys) {
-          if (!this.known(key)) this.placeholders.add(key)
-          entry.wants.add(key)
-          this.reportState(entry, key)
-        }
-        return
-      }
-      case "ReleaseKeys": {
-        for (const key of message.keys) entry.wants.delete(key)
-        this.forgetUnwanted(message.keys)
-        return
-      }
-      case "Cancel": {
-        for (const key of message.keys) this.cancelKey(key, entry, message.force)
-        return
-      }
-      case "Heartbeat":
-        return
-      case "Close": {
-        const keys = Array.from(entry.wants)
-        entry.wants.clear()
-        this.forgetUnwanted(keys)
-        return
-      }
-    }
-  }
-
-  status(key: Key): KeyStatus {
-    if (this.values.has(key)) return "memory"
-    if (this.errors.has(key)) return "erred"
-    if (this.tasks.has(key)) return "pending"
-    return "missing"
-  }
-
-  session(clientId: string, sink: ReportSink): Session {
+  connect(clientId: string, sink: ReportSink): Effect.Effect<Session, never, Scope.Scope> {
     const channels = this.channels
     const reports: ReportSink = (report) => {
       if (channels.held) channels.reports.push(() => sink(report))
       else sink(report)
     }
-    const entry: ClientEntry = { wants: new Set(), reports }
-    this.clients.set(clientId, entry)
-    const values = this.values
-    const scatterNow = (entries: ReadonlyArray<readonly [Key, unknown]>) => {
-      for (const [key, value] of entries) {
-        this.values.set(key, { value, nbytes: sizeOf(value), type: typeof value })
-        entry.wants.add(key)
-        entry.reports({ _tag: "KeyInMemory", key })
-      }
-    }
-    return {
-      clientId,
+    const base = ModelSession.connect(this.model, clientId, reports, {
+      check: () => undefined,
+      prepare: () => undefined,
+      onMessage: (id, message) => this.recorded.push({ clientId: id, message })
+    })
+    // The model's session, with the channels a real backend has when the test holds them.
+    return Effect.map(base, (session): Session => ({
+      ...session,
       send: (message) => {
-        if (!channels.held) {
-          this.handle(clientId, entry, message)
-          return undefined
-        }
-        const item: StreamItem = { clientId, message, run: () => this.handle(clientId, entry, item.message) }
+        if (!channels.held) return session.send(message)
+        const item: StreamItem = { clientId, message, run: () => session.send(item.message) }
         channels.stream.push(item)
         return undefined
       },
@@ -230,89 +125,133 @@ export class TestSchedulerImpl {
         // Processed in stream order; the answer comes back on the report stream.
         channels.stream.push({ clientId, message: { _tag: "Heartbeat" }, run: () => channels.reports.push(done) })
       },
-      keyStatus: (keys) => Effect.sync(() => new Map(keys.map((key) => [key, this.status(key)] as const))),
-      check: (_task: Task.Any) => undefined,
-      prepare: (_task: Task.Any, _args: ReadonlyArray<unknown>) => undefined,
-      gather: (keys) =>
-        Effect.suspend(() => {
-          const out = new Map<Key, unknown>()
-          for (const key of keys) {
-            const v = values.get(key)
-            if (v === undefined) return Effect.fail(new LostDataError({ key }))
-            out.set(key, v.value)
-          }
-          return Effect.succeed(out)
-        }),
-      scatter: (entries) =>
+      scatter: (entries, options) =>
         channels.held
           ? Effect.async<void>((resume) => {
             channels.calls.push(() => {
-              scatterNow(entries)
+              Effect.runSync(session.scatter(entries, options))
               resume(Effect.void)
             })
           })
-          : Effect.sync(() => scatterNow(entries)),
-      whoHas: (keys) =>
-        Effect.sync(() => {
-          const out: Record<Key, ReadonlyArray<string>> = {}
-          for (const key of keys ?? values.keys()) out[key] = values.has(key) ? [this.worker] : []
-          return out
-        }),
-      hasWhat: () => Effect.sync(() => ({ [this.worker]: Array.from(values.keys()) })),
-      nbytes: (keys) =>
-        Effect.sync(() => {
-          const out: Record<Key, number> = {}
-          for (const key of keys ?? values.keys()) {
-            const v = values.get(key)
-            if (v !== undefined) out[key] = v.nbytes
-          }
-          return out
-        }),
-      workers: () =>
-        Effect.sync(() => {
-          let bytes = 0
-          for (const v of values.values()) bytes += v.nbytes
-          return [{ address: this.worker, nthreads: 1, bytes, keys: values.size, memoryLimit: undefined }]
-        }),
-      publishDataset: (name, keys, override) =>
-        Effect.sync(() => {
-          if (this.datasets.has(name) && !override) return
-          this.datasets.set(name, keys)
-          this.pseudo.set(`published-${name}`, new Set(keys))
-        }),
-      getDataset: (name) => Effect.sync(() => Option.fromNullable(this.datasets.get(name))),
-      unpublishDataset: (name) =>
-        Effect.sync(() => {
-          const keys = this.datasets.get(name) ?? []
-          this.datasets.delete(name)
-          this.pseudo.get(`published-${name}`)?.clear()
-          this.forgetUnwanted(keys)
-        }),
-      listDatasets: () => Effect.sync(() => Array.from(this.datasets.keys()))
+          : session.scatter(entries, options)
+    }))
+  }
+
+  /** Connected clients (those with a report queue), not pseudo-clients. */
+  clientIds(): Array<string> {
+    const out: Array<string> = []
+    for (const cs of this.model.clients.values()) if (cs.sink !== undefined) out.push(cs.id)
+    return out
+  }
+
+  wants(clientId: string): Set<Key> {
+    const cs = this.model.clients.get(clientId)
+    return new Set(cs === undefined ? [] : this.model.wantsWhat(cs).map((ts) => ts.key))
+  }
+
+  tasks(): Map<Key, TaskSpec> {
+    const out = new Map<Key, TaskSpec>()
+    for (const [key, ts] of this.model.tasks) {
+      if (ts.task === undefined) continue
+      out.set(key, { key, task: ts.task, args: ts.args!, dependencies: ts.dependencies?.map((d) => d.key) ?? [] })
+    }
+    return out
+  }
+
+  memory(): Set<Key> {
+    const out = new Set<Key>()
+    for (const [key, ts] of this.model.tasks) if (ts.state === "memory") out.add(key)
+    return out
+  }
+
+  private known(key: Key): TaskState | ScriptRefusal {
+    const ts = this.model.tasks.get(key)
+    return ts ?? { reason: "UnknownKey", message: `The scheduler does not know ${key}` }
+  }
+
+  finish(
+    key: Key,
+    value: unknown,
+    options?: { readonly nbytes?: number | undefined; readonly type?: string | undefined; readonly force?: boolean | undefined }
+  ): ScriptRefusal | undefined {
+    const ts = this.known(key)
+    if (!("key" in ts)) return ts
+    if (ts.state === "processing") {
+      this.executor.values.set(key, value)
+      this.model.taskFinished(ts, ts.attempt, options?.nbytes ?? sizeof(value), options?.type ?? typeName(value))
+      return
+    }
+    // A key that was never submitted (desired first) gets its value as a scatter would; so does any key when forced.
+    if ((ts.state === "released" && ts.task === undefined) || options?.force === true) {
+      this.model.putData(undefined, key, value)
+      if (options?.nbytes !== undefined) this.resize(ts, options.nbytes)
+      return
+    }
+    return {
+      reason: "NotAllowed",
+      message: `Cannot finish ${key}: it is ${ts.state}` + (ts.state === "waiting"
+        ? ` (on ${Array.from(ts.waitingOn ?? [], (d) => d.key).join(", ")})`
+        : "") + "; only a processing task finishes (pass force: true to place the value regardless, as a scatter would)"
     }
   }
 
-  get worker() {
-    return `${this.address}/worker-0`
+  private resize(ts: TaskState, nbytes: number): void {
+    for (const ws of this.model.holders(ts)) ws.bytes += nbytes - ts.nbytes
+    ts.nbytes = nbytes
   }
 
-  /** Offers a report to every client that wants `key`. */
-  broadcast(key: Key, report: SchedulerReport): void {
-    for (const entry of this.wanters(key)) entry.reports(report)
+  fail(key: Key, error: ErrorInfo, options?: { readonly force?: boolean | undefined }): ScriptRefusal | undefined {
+    const ts = this.known(key)
+    if (!("key" in ts)) return ts
+    if (ts.state === "processing") {
+      this.model.taskErred(ts, ts.attempt, error)
+      return
+    }
+    if (options?.force === true && ts.state !== "erred") {
+      this.model.forceErred(ts, error)
+      return
+    }
+    return {
+      reason: "NotAllowed",
+      message: `Cannot fail ${key}: it is ${ts.state}; only a processing task fails (pass force: true to err it regardless)`
+    }
+  }
+
+  lose(key: Key): ScriptRefusal | undefined {
+    const ts = this.known(key)
+    if (!("key" in ts)) return ts
+    if (ts.state !== "memory") return { reason: "NotAllowed", message: `Cannot lose ${key}: it is ${ts.state}, not in memory` }
+    this.model.loseData(ts)
+    return
+  }
+
+  retry(key: Key): ScriptRefusal | undefined {
+    const ts = this.known(key)
+    if (!("key" in ts)) return ts
+    if (ts.state !== "erred") return { reason: "NotAllowed", message: `Cannot retry ${key}: it is ${ts.state}, not erred` }
+    this.model.retry([key])
+    return
+  }
+
+  /** A scheduler-side cancellation: every wanter of the keys (and of their dependents) is told. */
+  cancel(keys: ReadonlyArray<Key>, reason: string): void {
+    this.model.cancel(this.scheduler, keys, true, reason)
+  }
+
+  restart(): void {
+    this.model.restart()
+  }
+
+  disconnect(clientId: string): void {
+    const cs = this.model.clients.get(clientId)
+    if (cs === undefined || cs.sink === undefined) return
+    this.model.releaseKeys(cs, this.model.wantsWhat(cs).map((ts) => ts.key))
+    this.model.send(cs, { _tag: "ConnectionLost", error: new ConnectionLostError({ address: this.address }) })
+  }
+
+  report(clientId: string, report: SchedulerReport): void {
+    const cs = this.model.clients.get(clientId)
+    if (cs !== undefined) this.model.send(cs, report)
   }
 }
 
-/** msgpack-ish size estimate: enough for tests that look at bytes. */
-const sizeOf = (value: unknown): number => {
-  if (typeof value === "string") return value.length
-  if (value instanceof Uint8Array) return value.byteLength
-  if (typeof value === "number") return 8
-  try {
-    return JSON.stringify(value)?.length ?? 8
-  } catch {
-    return 8
-  }
-}
-
-/** @internal */
-export { sizeOf }

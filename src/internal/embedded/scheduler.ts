@@ -1,40 +1,31 @@
 /**
- * The embedded scheduler's services: the `Scheduler` protocol over the
- * in-process state machine, and read access to that state.
+ * The embedded scheduler: the scheduler model with an in-process executor
+ * (this thread, or worker threads), the `Scheduler` protocol over it, and
+ * read access to its state.
  *
  * @internal
  */
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import type * as EmbeddedScheduler from "../../EmbeddedScheduler.js"
-import { LostDataError, ProtocolError, UnsupportedTaskError } from "../../Errors.js"
-import type { ClientMessage, Key, KeyStatus, ReportSink, Session, WorkerInfo } from "../../Scheduler.js"
+import { UnsupportedTaskError } from "../../Errors.js"
+import type { Key, ReportSink, Session } from "../../Scheduler.js"
 import type * as Task from "../../Task.js"
-import type { ClientState, TaskState } from "./state.js"
-import { SchedulerState, wanters } from "./state.js"
+import type { TaskState } from "../model/scheduler.js"
+import { SchedulerModel, wanters } from "../model/scheduler.js"
+import * as ModelSession from "../model/session.js"
+import { InThreadExecutor } from "./inThread.js"
 
 let counter = 0
 
 /** @internal */
-export const make = (
-  options: EmbeddedScheduler.Options | undefined
-): Effect.Effect<{ readonly state: SchedulerState; readonly address: string }, never, Scope.Scope> =>
-  Effect.gen(function*() {
-    const address = options?.address ?? `inproc://embedded-${++counter}`
-    const runtime = yield* Effect.runtime<never>()
-    const state = new SchedulerState({
-      address,
-      workers: Math.max(1, options?.workers ?? 2),
-      slots: Math.max(1, options?.slots ?? 4),
-      memoryLimit: options?.memoryLimit,
-      budget: options?.budget ?? 4096
-    }, runtime)
-    yield* Effect.addFinalizer(() => Effect.sync(() => state.shutdown()))
-    return { state, address }
-  })
+export interface Embedded {
+  readonly model: SchedulerModel
+  readonly address: string
+  readonly check: (task: Task.Any) => UnsupportedTaskError | undefined
+}
 
-const check = (task: Task.Any): UnsupportedTaskError | undefined =>
+const checkInThread = (task: Task.Any): UnsupportedTaskError | undefined =>
   task.run === undefined
     ? new UnsupportedTaskError({
       task: task.name,
@@ -43,156 +34,37 @@ const check = (task: Task.Any): UnsupportedTaskError | undefined =>
     })
     : undefined
 
-const dispatch = (state: SchedulerState, cs: ClientState, message: ClientMessage): undefined => {
-  if (state.closed || cs.sink === undefined) return
-  switch (message._tag) {
-    case "UpdateGraph":
-      state.updateGraph(cs, message.tasks, message.keys)
-      return
-    case "DesireKeys":
-      if (message.client === undefined) state.desireKeys(cs, message.keys)
-      else state.desire(message.client, message.keys)
-      return
-    case "ReleaseKeys":
-      state.releaseKeys(cs, message.keys)
-      return
-    case "Cancel":
-      state.cancel(cs, message.keys, message.force)
-      return
-    case "Close":
-      state.removeClient(cs)
-      return
-    case "Heartbeat":
-      return
-  }
-}
-
-const workerInfo = (state: SchedulerState): Array<WorkerInfo> =>
-  state.workers.map((ws) => ({
-    address: ws.address,
-    nthreads: ws.slots,
-    bytes: ws.bytes,
-    keys: ws.data.size,
-    memoryLimit: ws.memoryLimit
-  }))
-
-const holders = (ts: TaskState | undefined): Array<string> => {
-  if (ts === undefined || ts.worker === undefined) return []
-  const out = [ts.worker.address]
-  if (ts.replicas !== undefined) for (const ws of ts.replicas) out.push(ws.address)
-  return out
-}
+/** @internal */
+export const make = (
+  options: EmbeddedScheduler.Options | undefined
+): Effect.Effect<Embedded, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const address = options?.address ?? `inproc://embedded-${++counter}`
+    const runtime = yield* Effect.runtime<never>()
+    const model = new SchedulerModel({
+      address,
+      workers: Math.max(1, options?.workers ?? 2),
+      slots: Math.max(1, options?.slots ?? 4),
+      memoryLimit: options?.memoryLimit
+    })
+    model.executor = new InThreadExecutor(model, runtime, options?.budget ?? 4096)
+    yield* Effect.addFinalizer(() => Effect.sync(() => model.shutdown()))
+    return { model, address, check: checkInThread }
+  })
 
 /** @internal */
-export const connect = (state: SchedulerState, clientId: string, sink: ReportSink): Effect.Effect<Session, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const cs = state.clientState(clientId)
-      cs.sink = sink
-      return makeSession(state, cs)
-    }),
-    () =>
-      Effect.sync(() => {
-        const cs = state.clients.get(clientId)
-        if (cs !== undefined && cs.sink === sink) state.removeClient(cs)
-      })
-  )
-
-/** Nothing to encode in process: a JS task runs on its arguments as given. */
-const prepare = (task: Task.Any): UnsupportedTaskError | undefined => check(task)
-
-const makeSession = (state: SchedulerState, cs: ClientState): Session => ({
-  clientId: cs.id,
-  check,
-  prepare,
-  send: (message) => dispatch(state, cs, message),
-  // Messages are processed as they are sent: nothing is ever queued, every barrier is already passed.
-  retract: () => false,
-  barrier: (done) => done(),
-  keyStatus: (keys) =>
-    Effect.sync(() => {
-      const out = new Map<Key, KeyStatus>()
-      for (const key of keys) {
-        const ts = state.tasks.get(key)
-        out.set(
-          key,
-          ts === undefined || ts.state === "forgotten" || ts.state === "released"
-            ? "missing"
-            : ts.state === "memory"
-            ? "memory"
-            : ts.state === "erred"
-            ? "erred"
-            : "pending"
-        )
-      }
-      return out as ReadonlyMap<Key, KeyStatus>
-    }),
-  gather: (keys) =>
-    Effect.suspend(() => {
-      const out = new Map<Key, unknown>()
-      for (const key of keys) {
-        const ts = state.tasks.get(key)
-        if (ts === undefined || ts.state !== "memory" || ts.worker === undefined) {
-          return Effect.fail(new LostDataError({ key }))
-        }
-        out.set(key, ts.worker.data.get(key))
-      }
-      return Effect.succeed(out as ReadonlyMap<Key, unknown>)
-    }),
-  scatter: (entries, options) =>
-    Effect.sync(() => {
-      if (state.closed) return
-      const targets = state.scatterTargets(options?.workers)
-      state.scatter(cs, entries, targets, options?.broadcast === true)
-    }),
-  whoHas: (keys) =>
-    Effect.sync(() => {
-      const out: Record<Key, ReadonlyArray<string>> = {}
-      if (keys === undefined) {
-        for (const [key, ts] of state.tasks) if (ts.worker !== undefined) out[key] = holders(ts)
-      } else {
-        for (const key of keys) out[key] = holders(state.tasks.get(key))
-      }
-      return out
-    }),
-  hasWhat: () =>
-    Effect.sync(() => {
-      const out: Record<string, ReadonlyArray<Key>> = {}
-      for (const ws of state.workers) out[ws.address] = Array.from(ws.data.keys())
-      return out
-    }),
-  nbytes: (keys) =>
-    Effect.sync(() => {
-      const out: Record<Key, number> = {}
-      const add = (key: Key, ts: TaskState | undefined) => {
-        if (ts !== undefined && ts.nbytes >= 0 && ts.worker !== undefined) out[key] = ts.nbytes
-      }
-      if (keys === undefined) for (const [key, ts] of state.tasks) add(key, ts)
-      else for (const key of keys) add(key, state.tasks.get(key))
-      return out
-    }),
-  workers: () => Effect.sync(() => workerInfo(state)),
-  publishDataset: (name, keys, override) =>
-    Effect.suspend(() => {
-      if (!override && state.datasets.has(name)) {
-        return Effect.fail(
-          new ProtocolError({ reason: "UnexpectedReply", message: `Dataset ${name} already exists` })
-        )
-      }
-      state.publish(name, keys)
-      return Effect.void
-    }),
-  getDataset: (name) => Effect.sync(() => Option.fromNullable(state.datasets.get(name))),
-  unpublishDataset: (name) => Effect.sync(() => state.unpublish(name)),
-  listDatasets: () => Effect.sync(() => Array.from(state.datasets.keys()).sort())
-})
+export const connect = (
+  embedded: Embedded,
+  clientId: string,
+  sink: ReportSink
+): Effect.Effect<Session, never, Scope.Scope> => ModelSession.connect(embedded.model, clientId, sink, { check: embedded.check })
 
 /** @internal */
-export const snapshot = (state: SchedulerState): EmbeddedScheduler.Snapshot => {
+export const snapshot = (model: SchedulerModel): EmbeddedScheduler.Snapshot => {
   const keysOf = (set: Iterable<TaskState> | undefined): Array<Key> =>
     set === undefined ? [] : Array.from(set, (ts) => ts.key)
   const tasks = new Map<Key, EmbeddedScheduler.TaskSnapshot>()
-  for (const [key, ts] of state.tasks) {
+  for (const [key, ts] of model.tasks) {
     tasks.set(key, {
       key,
       state: ts.state,
@@ -201,7 +73,7 @@ export const snapshot = (state: SchedulerState): EmbeddedScheduler.Snapshot => {
       dependents: keysOf(ts.dependents),
       waiters: keysOf(ts.waiters),
       waitingOn: keysOf(ts.waitingOn),
-      workers: holders(ts),
+      workers: ModelSession.holders(model, ts),
       processingOn: ts.processingOn?.address,
       nbytes: ts.nbytes,
       type: ts.type,
@@ -211,38 +83,39 @@ export const snapshot = (state: SchedulerState): EmbeddedScheduler.Snapshot => {
     })
   }
   const clients = new Map<string, ReadonlyArray<Key>>()
-  const wants = new Map<ClientState, Array<Key>>()
-  for (const cs of state.clients.values()) wants.set(cs, [])
-  for (const [key, ts] of state.tasks) for (const cs of wanters(ts)) wants.get(cs)?.push(key)
-  for (const [cs, keys] of wants) clients.set(cs.id, keys)
+  const wants = new Map<string, Array<Key>>()
+  for (const cs of model.clients.values()) wants.set(cs.id, [])
+  for (const [key, ts] of model.tasks) for (const cs of wanters(ts)) wants.get(cs.id)?.push(key)
+  for (const [id, keys] of wants) clients.set(id, keys)
+  const held = ModelSession.hasWhat(model)
   return {
-    address: state.options.address,
+    address: model.options.address,
     tasks,
     clients,
-    workers: state.workers.map((ws) => ({
+    workers: model.workers.map((ws) => ({
       address: ws.address,
-      keys: Array.from(ws.data.keys()),
+      keys: held.get(ws.address) ?? [],
       bytes: ws.bytes,
       memoryLimit: ws.memoryLimit,
       slots: ws.slots,
       running: ws.processing,
       paused: ws.paused
     })),
-    queued: state.queuedCount,
-    inFlight: state.inFlight.size,
-    datasets: new Map(state.datasets)
+    queued: model.queuedCount,
+    inFlight: model.executor instanceof InThreadExecutor ? model.executor.inFlight.size : 0,
+    datasets: new Map(model.datasets)
   }
 }
 
 /** @internal */
-export const stats = (state: SchedulerState): EmbeddedScheduler.Stats => {
+export const stats = (model: SchedulerModel): EmbeddedScheduler.Stats => {
   let keys = 0
   let bytes = 0
   let processing = 0
-  for (const ws of state.workers) {
-    keys += ws.data.size
+  for (const ws of model.workers) {
+    keys += ws.keys
     bytes += ws.bytes
     processing += ws.processing
   }
-  return { tasks: state.tasks.size, keys, bytes, processing, queued: state.queuedCount }
+  return { tasks: model.tasks.size, keys, bytes, processing, queued: model.queuedCount }
 }

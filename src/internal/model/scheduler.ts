@@ -1,26 +1,51 @@
 /**
- * The embedded scheduler's state machine: a port of the task-state part of
- * Dask's `SchedulerState` (`distributed/scheduler.py`, 2022.12.1) with
- * in-process workers.
+ * Dask's scheduler semantics, once: a port of the task-state part of Dask's
+ * `SchedulerState` (`distributed/scheduler.py`, 2022.12.1) — task states and
+ * transitions, `who_wants`, the `"fire-and-forget"` and `"published-<name>"`
+ * pseudo-clients, datasets, forgetting, queueing on worker slots, lost
+ * workers — driven by an {@link Executor} that runs tasks and holds values.
+ * The embedded scheduler is this model with the in-thread or the
+ * worker-thread executor; the test scheduler is this model with a scripted
+ * executor whose outcomes a test dictates.
  *
  * Transitions follow Dask's table and its recommendation loop: a transition
  * returns recommendations, processed last-in first-out like Python's
  * `dict.popitem`, until none are left. Reports go to clients' queues in the
  * order Dask would send them. Everything here is synchronous and uses plain
- * `Map`s / `Set`s; fibers exist only for tasks that return an Effect.
+ * `Map`s / `Set`s; the model never sees a value, only keys, holders and sizes.
  *
  * @internal
  */
-import * as Cause from "effect/Cause"
-import * as Effect from "effect/Effect"
-import type * as Fiber from "effect/Fiber"
-import * as FiberId from "effect/FiberId"
-import * as Runtime from "effect/Runtime"
+import type * as Effect from "effect/Effect"
+import type { LostDataError } from "../../Errors.js"
 import { RemoteError } from "../../Errors.js"
 import type { ErrorInfo, Key, ReportSink, SchedulerReport, TaskSpec } from "../../Scheduler.js"
-import { KeyRef, retriesOf } from "../../Scheduler.js"
+import { retriesOf } from "../../Scheduler.js"
 import type * as Task from "../../Task.js"
 import { sizeof } from "./sizeof.js"
+
+/**
+ * What the model asks of whatever runs tasks and holds values. Every call is
+ * synchronous; results come back through {@link SchedulerModel.taskFinished},
+ * {@link SchedulerModel.taskErred}, {@link SchedulerModel.addReplica} and
+ * {@link SchedulerModel.workerLost}.
+ *
+ * @internal
+ */
+export interface Executor {
+  /** Runs `ts` (now `processing` on `ws`); report back with this `attempt`. */
+  readonly start: (ts: TaskState, ws: WorkerState, attempt: number) => void
+  /** Stops a started attempt (the task was released, cancelled or forgotten while running). */
+  readonly stop: (ts: TaskState, ws: WorkerState, attempt: number) => void
+  /** Holds a scattered value on each of `holders`. */
+  readonly hold: (key: Key, value: unknown, holders: ReadonlyArray<WorkerState>) => void
+  /** Frees the key's value on each of `holders` (Dask's `free-keys`). */
+  readonly free: (key: Key, holders: ReadonlyArray<WorkerState>) => void
+  /** Copies the values of keys in memory to the caller (each from `ts.worker`). */
+  readonly gather: (tss: ReadonlyArray<TaskState>) => Effect.Effect<ReadonlyMap<Key, unknown>, LostDataError>
+  /** Stops everything (the scheduler closed). */
+  readonly shutdown: () => void
+}
 
 /** @internal */
 export type TaskStateName = "released" | "waiting" | "queued" | "processing" | "memory" | "erred" | "forgotten"
@@ -36,12 +61,14 @@ export class ClientState {
 
 /** @internal */
 export class WorkerState {
-  readonly data = new Map<Key, unknown>()
+  /** Keys whose values this worker holds (Dask's `has_what`, as a count: `TaskState.worker`/`replicas` say which). */
+  keys = 0
   bytes = 0
   /** Tasks assigned to this worker (Dask's `processing`), started or about to start. */
   processing = 0
   paused = false
   constructor(
+    readonly index: number,
     readonly address: string,
     readonly slots: number,
     readonly memoryLimit: number | undefined
@@ -72,22 +99,23 @@ export class TaskState {
   lostDependencies = false
   /** Pending recommendation (its presence means the task is on the recommendation stack). */
   rec: TaskStateName | undefined = undefined
-  /** Bumped on every start and every cancel: a late result with an old attempt is dropped. */
+  /** Bumped on every assignment to a worker and every stop: a late result with an old attempt is dropped. */
   attempt = 0
-  /** True from start until the result is handled or the attempt is abandoned. */
-  running = false
-  fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined = undefined
+  /** Retries the run spec allows (the call's, else the task's); `retries` counts down from it. */
+  allowedRetries = 0
+  /** Times a worker died while running this task (Dask's `suspicious`). */
+  suspicious = 0
   constructor(readonly key: Key) {}
 }
 
 /** @internal */
-export interface StateOptions {
+export interface ModelOptions {
   readonly workers: number
   readonly slots: number
   readonly memoryLimit: number | undefined
   readonly address: string
-  /** Sync tasks run per slice before yielding to the event loop. */
-  readonly budget: number
+  /** Times a task may be running on a worker that dies before it errs with `KilledWorker` (Dask's `allowed-failures`, 3). */
+  readonly allowedFailures?: number | undefined
 }
 
 const FIRE_AND_FORGET = "fire-and-forget"
@@ -129,18 +157,7 @@ export const wanters = (ts: TaskState): Array<ClientState> => {
 
 const hasWaiters = (ts: TaskState): boolean => ts.waiters !== undefined && ts.waiters.size > 0
 
-const typeName = (value: unknown): string => {
-  if (value === null) return "null"
-  const t = typeof value
-  if (t !== "object") return t
-  const ctor = (value as { constructor?: { name?: unknown } }).constructor
-  return ctor !== undefined && typeof ctor.name === "string" ? ctor.name : "Object"
-}
 
-const isPlainObject = (u: object): u is Record<string, unknown> => {
-  const proto = Object.getPrototypeOf(u)
-  return proto === Object.prototype || proto === null
-}
 
 /** @internal */
 export const errorInfo = (key: Key, cause: unknown): ErrorInfo => {
@@ -152,7 +169,7 @@ export const errorInfo = (key: Key, cause: unknown): ErrorInfo => {
 const setRunSpec = (ts: TaskState, spec: TaskSpec): void => {
   ts.task = spec.task
   ts.args = spec.args
-  ts.retries = retriesOf(spec)
+  ts.retries = ts.allowedRetries = retriesOf(spec)
 }
 
 /**
@@ -178,12 +195,8 @@ const isFlat = (specs: ReadonlyArray<TaskSpec>, keys: ReadonlyArray<Key>, tasks:
   return true
 }
 
-const scheduleMacrotask: (f: () => void) => void = typeof setImmediate === "function"
-  ? (f) => setImmediate(f)
-  : (f) => setTimeout(f, 0)
-
 /** @internal */
-export class SchedulerState {
+export class SchedulerModel {
   readonly tasks = new Map<Key, TaskState>()
   readonly clients = new Map<string, ClientState>()
   readonly workers: Array<WorkerState>
@@ -195,31 +208,24 @@ export class SchedulerState {
   private queue: Array<TaskState> = []
   private queueHead = 0
   queuedCount = 0
-  /** Tasks in `processing` not started yet, FIFO. */
-  private runnable: Array<TaskState> = []
-  private runnableHead = 0
-  /** Tasks whose Promise or Effect is in flight. */
-  readonly inFlight = new Set<TaskState>()
-  private drainScheduled = false
   private scatterNext = 0
   closed = false
-  private readonly runFork: <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>
-  private readonly drainBound = () => this.drain()
+  /** Set once, right after construction (the executor usually needs the model). */
+  executor: Executor = nullExecutor
 
-  constructor(readonly options: StateOptions, runtime: Runtime.Runtime<never>) {
+  constructor(readonly options: ModelOptions) {
     this.workers = Array.from(
       { length: options.workers },
-      (_, i) => new WorkerState(`${options.address}/worker-${i}`, options.slots, options.memoryLimit)
+      (_, i) => new WorkerState(i, `${options.address}/worker-${i}`, options.slots, options.memoryLimit)
     )
     this.fireAndForget = new ClientState(FIRE_AND_FORGET)
     this.clients.set(FIRE_AND_FORGET, this.fireAndForget)
-    this.runFork = Runtime.runFork(runtime)
   }
 
   // ---------------------------------------------------------------------------
   // reports
 
-  private send(cs: ClientState, report: SchedulerReport): void {
+  send(cs: ClientState, report: SchedulerReport): void {
     if (cs.sink !== undefined) cs.sink(report)
   }
 
@@ -418,23 +424,16 @@ export class SchedulerState {
     ts.state = "processing"
     ts.processingOn = ws
     ws.processing++
-    this.runnable.push(ts)
-    this.scheduleDrain()
+    this.executor.start(ts, ws, ++ts.attempt)
   }
 
-  /** Dask's `_exit_processing_common`; `cancel` also stops a started attempt (worker `free-keys`). */
+  /** Dask's `_exit_processing_common`; `cancel` also stops the running attempt (worker `free-keys`). */
   private exitProcessing(ts: TaskState, cancel: boolean): void {
     const ws = ts.processingOn
-    if (ws !== undefined) ws.processing--
     ts.processingOn = undefined
-    if (cancel && ts.running) {
-      ts.attempt++
-      ts.running = false
-      this.inFlight.delete(ts)
-      const fiber = ts.fiber
-      ts.fiber = undefined
-      if (fiber !== undefined) fiber.unsafeInterruptAsFork(FiberId.none)
-    }
+    if (ws === undefined) return
+    ws.processing--
+    if (cancel) this.executor.stop(ts, ws, ts.attempt++)
   }
 
   private waitingReleased(ts: TaskState): void {
@@ -481,41 +480,51 @@ export class SchedulerState {
   }
 
   /** A processing task produced its value (Dask's `transition_processing_memory`). */
-  private processingMemory(ts: TaskState, value: unknown): void {
+  private processingMemory(ts: TaskState, nbytes: number, type: string | undefined): void {
     const ws = ts.processingOn!
-    ts.nbytes = sizeof(value)
-    ts.type = typeName(value)
+    ts.nbytes = nbytes
+    ts.type = type
     this.exitProcessing(ts, false)
-    this.addToMemory(ts, ws, value)
+    this.addToMemory(ts, ws)
   }
 
-  private addReplica(ts: TaskState, ws: WorkerState, value: unknown): void {
-    ws.data.set(ts.key, value)
+  private countReplica(ts: TaskState, ws: WorkerState): void {
+    ws.keys++
     ws.bytes += ts.nbytes
     if (ts.worker === undefined) ts.worker = ws
     else (ts.replicas ??= []).push(ws)
     if (ws.memoryLimit !== undefined && ws.bytes > ws.memoryLimit) ws.paused = true
   }
 
-  private removeReplicas(ts: TaskState): void {
-    if (ts.worker === undefined) return
-    this.removeFrom(ts, ts.worker)
-    if (ts.replicas !== undefined) {
-      for (const ws of ts.replicas) this.removeFrom(ts, ws)
-      ts.replicas = undefined
-    }
-    ts.worker = undefined
+  /** Every worker holding the value. */
+  holders(ts: TaskState): Array<WorkerState> {
+    if (ts.worker === undefined) return []
+    return ts.replicas === undefined ? [ts.worker] : [ts.worker, ...ts.replicas]
   }
 
-  private removeFrom(ts: TaskState, ws: WorkerState): void {
-    ws.data.delete(ts.key)
+  isHeldBy(ts: TaskState, ws: WorkerState): boolean {
+    return ts.worker === ws || (ts.replicas !== undefined && ts.replicas.includes(ws))
+  }
+
+  /** Frees the value everywhere (Dask's `free-keys` to every holder). */
+  private removeReplicas(ts: TaskState): void {
+    if (ts.worker === undefined) return
+    const holders = this.holders(ts)
+    for (let i = 0; i < holders.length; i++) this.uncount(ts, holders[i]!)
+    ts.worker = undefined
+    ts.replicas = undefined
+    this.executor.free(ts.key, holders)
+  }
+
+  private uncount(ts: TaskState, ws: WorkerState): void {
+    ws.keys--
     ws.bytes -= ts.nbytes
-    if (ws.data.size === 0) ws.bytes = 0
+    if (ws.keys === 0) ws.bytes = 0
     if (ws.paused && (ws.memoryLimit === undefined || ws.bytes <= ws.memoryLimit)) ws.paused = false
   }
 
-  private addToMemory(ts: TaskState, ws: WorkerState, value: unknown): void {
-    this.addReplica(ts, ws, value)
+  private addToMemory(ts: TaskState, ws: WorkerState): void {
+    this.countReplica(ts, ws)
     if (ts.dependents !== undefined) {
       for (const dts of ts.dependents) {
         const s = dts.waitingOn
@@ -878,13 +887,13 @@ export class SchedulerState {
   }
 
   /** Dask's `_cancel_key`, without the one-second wait (our stream is ordered). */
-  cancel(cs: ClientState, keys: ReadonlyArray<Key>, force: boolean): void {
-    for (const key of keys) this.cancelKey(key, cs, force)
+  cancel(cs: ClientState, keys: ReadonlyArray<Key>, force: boolean, reason = "cancelled"): void {
+    for (const key of keys) this.cancelKey(key, cs, force, reason)
     this.fillSlots()
   }
 
   /** Dask's recursive `_cancel_key`, with an explicit stack: dependents first, then the key. */
-  private cancelKey(key: Key, cs: ClientState, force: boolean): void {
+  private cancelKey(key: Key, cs: ClientState, force: boolean, reason: string): void {
     // A frame is a key to expand, or (sole !== undefined) a key whose dependents are done.
     const stack: Array<{ readonly key: Key; readonly sole?: boolean }> = [{ key }]
     while (stack.length > 0) {
@@ -903,14 +912,14 @@ export class SchedulerState {
       // Unlike Dask, a dependent others want too keeps this client's interest: Dask drops it
       // without a report, and the client's future on it would never complete.
       if (!frame.sole && frame.key !== key) continue
-      if (frame.sole) this.report(ts, { _tag: "CancelledKeys", keys: [ts.key], reason: "cancelled" })
+      if (frame.sole) this.report(ts, { _tag: "CancelledKeys", keys: [ts.key], reason })
       const clients = force ? wanters(ts) : [cs]
       for (const c of clients) this.releaseKeys(c, [ts.key])
     }
   }
 
   /** Dask's `update_data` after a scatter: the values are in memory on the chosen workers. */
-  scatter(cs: ClientState, entries: ReadonlyArray<readonly [Key, unknown]>, targets: ReadonlyArray<WorkerState>, broadcast: boolean): void {
+  scatter(cs: ClientState | undefined, entries: ReadonlyArray<readonly [Key, unknown]>, targets: ReadonlyArray<WorkerState>, broadcast: boolean): void {
     const keys: Array<Key> = []
     for (const [key, value] of entries) {
       let ts = this.tasks.get(key)
@@ -925,12 +934,11 @@ export class SchedulerState {
       }
       if (ts.state === "memory") this.removeReplicas(ts)
       ts.nbytes = sizeof(value)
-      ts.type = typeName(value)
-      if (broadcast) {
-        for (const ws of targets) this.addReplica(ts, ws, value)
-      } else {
-        this.addReplica(ts, targets[this.scatterNext++ % targets.length]!, value)
-      }
+      // As Dask's update_data: a scattered value has no type, and its key-in-memory report names none.
+      ts.type = undefined
+      const holders = broadcast ? targets : [targets[this.scatterNext++ % targets.length]!]
+      for (let i = 0; i < holders.length; i++) this.countReplica(ts, holders[i]!)
+      this.executor.hold(key, value, holders)
       ts.state = "memory"
       // Unlike Dask's update_data, wake tasks that were waiting on this key.
       if (ts.dependents !== undefined) {
@@ -939,10 +947,10 @@ export class SchedulerState {
           if (s !== undefined && s.delete(ts) && s.size === 0 && dts.state === "waiting") this.recommend(dts, "processing")
         }
       }
-      this.report(ts, { _tag: "KeyInMemory", key, type: ts.type, nbytes: ts.nbytes })
+      this.report(ts, { _tag: "KeyInMemory", key })
       keys.push(key)
     }
-    this.desireKeys(cs, keys)
+    if (cs !== undefined) this.desireKeys(cs, keys)
     this.flush()
     this.fillSlots()
   }
@@ -958,10 +966,18 @@ export class SchedulerState {
     return running.length > 0 ? running : this.workers
   }
 
-  publish(name: string, keys: ReadonlyArray<Key>): void {
-    this.datasets.set(name, keys)
+  /** Dask's `publish_put`: false (nothing changed) when the name exists and `override` is not set. */
+  publish(name: string, keys: ReadonlyArray<Key>, override: boolean): boolean {
+    if (!override && this.datasets.has(name)) return false
     this.desire(`published-${name}`, keys)
+    this.datasets.set(name, keys)
     this.fillSlots()
+    return true
+  }
+
+  /** Dask's `publish_list`: names sorted. */
+  listDatasets(): Array<string> {
+    return Array.from(this.datasets.keys()).sort()
   }
 
   unpublish(name: string): void {
@@ -996,115 +1012,158 @@ export class SchedulerState {
     }
   }
 
-  private scheduleDrain(): void {
-    if (this.drainScheduled || this.closed) return
-    this.drainScheduled = true
-    queueMicrotask(this.drainBound)
+  // ---------------------------------------------------------------------------
+  // stimuli from the executor
+
+  /** Whether a result of `attempt` would be taken (an executor stores the value only then). */
+  isCurrent(ts: TaskState, attempt: number): boolean {
+    return ts.attempt === attempt && ts.state === "processing" && !this.closed
   }
 
-  /** Starts assigned tasks; sync tasks run here, inline, up to `budget` per slice. */
-  private drain(): void {
-    this.drainScheduled = false
-    let budget = this.options.budget
-    while (this.runnableHead < this.runnable.length && !this.closed) {
-      if (budget-- <= 0) {
-        this.drainScheduled = true
-        scheduleMacrotask(this.drainBound)
-        return
-      }
-      const ts = this.runnable[this.runnableHead++]!
-      if (ts.state === "processing" && !ts.running) this.start(ts)
-    }
-    this.runnable.length = 0
-    this.runnableHead = 0
+  /** Dask's `stimulus_task_finished`: a result of an older attempt, or of a task no longer processing, is dropped. */
+  taskFinished(ts: TaskState, attempt: number, nbytes: number, type: string | undefined): void {
+    if (!this.isCurrent(ts, attempt)) return
+    this.processingMemory(ts, nbytes, type)
+    this.flush()
+    this.fillSlots()
   }
 
-  private start(ts: TaskState): void {
-    const run = ts.task!.run!
-    const args = ts.dependencies === undefined ? ts.args! : this.substitute(ts.args!)
-    const attempt = ++ts.attempt
-    ts.running = true
-    let out: unknown
-    try {
-      out = run(...args)
-    } catch (e) {
-      this.finish(ts, attempt, false, errorInfo(ts.key, e))
-      return
-    }
-    if (typeof out === "object" && out !== null) {
-      if (Effect.isEffect(out)) {
-        this.inFlight.add(ts)
-        const fiber = this.runFork(out as Effect.Effect<unknown, unknown>)
-        ts.fiber = fiber
-        fiber.addObserver((exit) => {
-          if (ts.attempt !== attempt) return
-          ts.fiber = undefined
-          if (exit._tag === "Success") this.finish(ts, attempt, true, exit.value)
-          else if (!Cause.isInterruptedOnly(exit.cause)) {
-            this.finish(ts, attempt, false, errorInfo(ts.key, Cause.squash(exit.cause)))
-          }
-        })
-        return
-      }
-      if (typeof (out as PromiseLike<unknown>).then === "function") {
-        this.inFlight.add(ts)
-        ;(out as PromiseLike<unknown>).then(
-          (value) => this.finishAsync(ts, attempt, true, value),
-          (e) => this.finishAsync(ts, attempt, false, e)
-        )
-        return
-      }
-    }
-    this.finish(ts, attempt, true, out)
-  }
-
-  private finishAsync(ts: TaskState, attempt: number, ok: boolean, value: unknown): void {
-    if (ts.attempt !== attempt || this.closed) return
-    this.finish(ts, attempt, ok, ok ? value : errorInfo(ts.key, value))
-  }
-
-  /** Dask's `stimulus_task_finished` / `stimulus_task_erred`. */
-  private finish(ts: TaskState, attempt: number, ok: boolean, value: unknown): void {
-    if (ts.attempt !== attempt || !ts.running) return
-    ts.running = false
-    this.inFlight.delete(ts)
-    if (ts.state !== "processing") return
-    if (ok) {
-      this.processingMemory(ts, value)
-    } else if (ts.retries > 0) {
+  /** Dask's `stimulus_task_erred`: retried while retries are left, else erred (and its dependents with it). */
+  taskErred(ts: TaskState, attempt: number, error: ErrorInfo): void {
+    if (!this.isCurrent(ts, attempt)) return
+    if (ts.retries > 0) {
       ts.retries--
       this.transition(ts, "waiting")
     } else {
-      this.processingErred(ts, value as ErrorInfo)
+      this.processingErred(ts, error)
     }
     this.flush()
     this.fillSlots()
   }
 
-  private value(dts: TaskState): unknown {
-    return dts.worker === undefined ? undefined : dts.worker.data.get(dts.key)
+  /** A worker copied a dependency it fetched from another (Dask's `add-keys`): one more replica. */
+  addReplica(ts: TaskState, ws: WorkerState): void {
+    if (ts.state !== "memory" || this.isHeldBy(ts, ws)) return
+    this.countReplica(ts, ws)
   }
 
-  /** Replaces KeyRefs, at any depth of arrays and plain objects, by their values. */
-  private substitute(args: ReadonlyArray<unknown>): Array<unknown> {
-    const out = new Array<unknown>(args.length)
-    for (let i = 0; i < args.length; i++) out[i] = this.substituteValue(args[i])
-    return out
+  /**
+   * Dask's `remove_worker` for a worker that died and was replaced by a fresh
+   * one at the same place: what it held is gone (keys with no other replica
+   * are released, so recomputed if still needed), what it ran is rescheduled,
+   * and a task that was running on `allowedFailures + 1` dying workers errs
+   * with `KilledWorker`.
+   */
+  workerLost(ws: WorkerState): void {
+    if (this.closed) return
+    const allowed = this.options.allowedFailures ?? 3
+    for (const ts of this.tasks.values()) {
+      if (ts.processingOn === ws) {
+        ts.processingOn = undefined
+        ws.processing--
+        ts.attempt++
+        ts.suspicious++
+        if (ts.suspicious > allowed) {
+          this.processingErred(ts, {
+            type: "KilledWorker",
+            message: `Attempted to run task ${ts.key} on ${ts.suspicious} different workers, but all those workers died while running it`,
+            traceback: ""
+          })
+        } else {
+          ts.state = "released"
+          this.recommend(ts, "waiting")
+        }
+      } else if (this.isHeldBy(ts, ws)) {
+        this.uncount(ts, ws)
+        if (ts.worker === ws) {
+          ts.worker = ts.replicas?.shift()
+          if (ts.replicas?.length === 0) ts.replicas = undefined
+        } else {
+          ts.replicas!.splice(ts.replicas!.indexOf(ws), 1)
+          if (ts.replicas!.length === 0) ts.replicas = undefined
+        }
+        if (ts.worker === undefined) this.recommend(ts, "released")
+      }
+    }
+    ws.keys = 0
+    ws.bytes = 0
+    ws.paused = false
+    this.flush()
+    this.fillSlots()
   }
 
-  private substituteValue(u: unknown): unknown {
-    if (typeof u !== "object" || u === null) return u
-    if (u instanceof KeyRef) {
-      const dts = this.tasks.get(u.key)
-      return dts === undefined ? undefined : this.value(dts)
+  // ---------------------------------------------------------------------------
+  // stimuli from a script (the test scheduler) and from restart
+
+  /** Dask's `stimulus_retry`: the erred roots of `keys` go back to waiting (their dependents follow). */
+  retry(keys: ReadonlyArray<Key>): void {
+    const stack = Array.from(keys)
+    const seen = new Set<Key>()
+    const roots: Array<TaskState> = []
+    while (stack.length > 0) {
+      const key = stack.pop()!
+      if (seen.has(key)) continue
+      seen.add(key)
+      const ts = this.tasks.get(key)
+      if (ts === undefined || ts.state !== "erred") continue
+      const erred = ts.dependencies?.filter((dts) => dts.state === "erred") ?? []
+      if (erred.length > 0) for (const dts of erred) stack.push(dts.key)
+      else roots.push(ts)
     }
-    if (Array.isArray(u)) return this.substitute(u)
-    if (isPlainObject(u)) {
-      const out: Record<string, unknown> = {}
-      for (const k of Object.keys(u)) out[k] = this.substituteValue(u[k])
-      return out
+    for (const ts of roots) {
+      ts.retries = ts.allowedRetries
+      this.recommend(ts, "waiting")
     }
-    return u
+    this.flush()
+    this.fillSlots()
+  }
+
+  /** A key in memory loses its value everywhere (its workers dropped it): released, then recomputed if needed. */
+  loseData(ts: TaskState): void {
+    if (ts.state !== "memory") return
+    this.transition(ts, "released")
+    this.flush()
+    this.fillSlots()
+  }
+
+  /** A held value arrives for a key without computing it (Dask's `update_data`), replacing any computation. */
+  putData(cs: ClientState | undefined, key: Key, value: unknown): void {
+    this.scatter(cs, [[key, value]], this.scatterTargets(undefined), false)
+  }
+
+  /** Marks a task erred with `error` whatever its state (a forced outcome; dependents err with it). */
+  forceErred(ts: TaskState, error: ErrorInfo): void {
+    if (ts.state === "erred" || ts.state === "forgotten") return
+    if (ts.state === "memory") this.transition(ts, "released")
+    if (ts.state !== "released") {
+      ts.task = undefined
+      this.transition(ts, "released")
+    }
+    this.flush()
+    ts.exception = error
+    ts.blame = ts
+    this.transition(ts, "erred")
+    this.flush()
+    this.fillSlots()
+  }
+
+  /** Dask's `restart`: every task is stopped and forgotten, every client told. Dataset names stay (their keys are gone). */
+  restart(): void {
+    for (const ts of this.tasks.values()) {
+      if (ts.processingOn !== undefined) this.exitProcessing(ts, true)
+      this.removeReplicas(ts)
+      ts.state = "forgotten"
+    }
+    this.tasks.clear()
+    this.resetQueues()
+    for (const cs of this.clients.values()) this.send(cs, { _tag: "Restart" })
+  }
+
+  private resetQueues(): void {
+    this.queue = []
+    this.queueHead = 0
+    this.queuedCount = 0
+    this.recs.length = 0
   }
 
   // ---------------------------------------------------------------------------
@@ -1112,28 +1171,28 @@ export class SchedulerState {
 
   /** Stops every running task and clears all state (the layer's scope closed). */
   shutdown(): void {
+    if (this.closed) return
     this.closed = true
-    for (const ts of this.inFlight) {
-      ts.attempt++
-      ts.running = false
-      const fiber = ts.fiber
-      ts.fiber = undefined
-      if (fiber !== undefined) fiber.unsafeInterruptAsFork(FiberId.none)
-    }
-    this.inFlight.clear()
+    this.executor.shutdown()
     for (const ws of this.workers) {
-      ws.data.clear()
+      ws.keys = 0
       ws.bytes = 0
       ws.processing = 0
       ws.paused = false
     }
     this.tasks.clear()
     this.datasets.clear()
-    this.queue = []
-    this.queueHead = 0
-    this.queuedCount = 0
-    this.runnable = []
-    this.runnableHead = 0
-    this.recs.length = 0
+    this.resetQueues()
   }
+}
+
+const nullExecutor: Executor = {
+  start: () => {},
+  stop: () => {},
+  hold: () => {},
+  free: () => {},
+  gather: () => {
+    throw new Error("no executor")
+  },
+  shutdown: () => {}
 }

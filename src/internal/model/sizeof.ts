@@ -113,3 +113,12 @@ function* sampleIterable<A>(iterable: IterableIterator<A>, size: number): Genera
     yield a
   }
 }
+
+/** A value's type name for reports (Dask's `typename`): the constructor's name, or `typeof`. @internal */
+export const typeName = (value: unknown): string => {
+  if (value === null) return "null"
+  const t = typeof value
+  if (t !== "object") return t
+  const ctor = (value as { constructor?: { name?: unknown } }).constructor
+  return ctor !== undefined && typeof ctor.name === "string" ? ctor.name : "Object"
+}

@@ -1,0 +1,177 @@
+/**
+ * A client's `Session` over the scheduler model: message dispatch, the
+ * request/reply calls (gather, scatter, who_has, has_what, nbytes, workers,
+ * datasets), written once for every backend built on the model.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import type { UnsupportedTaskError } from "../../Errors.js"
+import { LostDataError, ProtocolError } from "../../Errors.js"
+import type { ClientMessage, Key, KeyStatus, ReportSink, Session, WorkerInfo } from "../../Scheduler.js"
+import type * as Task from "../../Task.js"
+import type { ClientState, SchedulerModel, TaskState } from "./scheduler.js"
+
+/** What differs between backends on the model. @internal */
+export interface SessionOptions {
+  readonly check: (task: Task.Any) => UnsupportedTaskError | undefined
+  /** The prepared form of one call (see `Session.prepare`); in process there is nothing to encode. */
+  readonly prepare?: ((task: Task.Any, args: ReadonlyArray<unknown>) => unknown) | undefined
+  /** Sees every client message first (the test scheduler records them). */
+  readonly onMessage?: ((clientId: string, message: ClientMessage) => void) | undefined
+}
+
+/** @internal */
+export const dispatch = (model: SchedulerModel, cs: ClientState, message: ClientMessage): undefined => {
+  if (model.closed || cs.sink === undefined) return
+  switch (message._tag) {
+    case "UpdateGraph":
+      model.updateGraph(cs, message.tasks, message.keys)
+      return
+    case "DesireKeys":
+      if (message.client === undefined) model.desireKeys(cs, message.keys)
+      else model.desire(message.client, message.keys)
+      return
+    case "ReleaseKeys":
+      model.releaseKeys(cs, message.keys)
+      return
+    case "Cancel":
+      model.cancel(cs, message.keys, message.force)
+      return
+    case "Close":
+      model.removeClient(cs)
+      return
+    case "Heartbeat":
+      return
+  }
+}
+
+/** What the scheduler has of a key (`Session.keyStatus`). @internal */
+export const keyStatus = (ts: TaskState | undefined): KeyStatus =>
+  ts === undefined || ts.state === "forgotten" || ts.state === "released"
+    ? "missing"
+    : ts.state === "memory"
+    ? "memory"
+    : ts.state === "erred"
+    ? "erred"
+    : "pending"
+
+/** @internal */
+export const holders = (model: SchedulerModel, ts: TaskState | undefined): Array<string> =>
+  ts === undefined ? [] : model.holders(ts).map((ws) => ws.address)
+
+/** Dask's `has_what`, from the tasks' holders. @internal */
+export const hasWhat = (model: SchedulerModel): Map<string, Array<Key>> => {
+  const out = new Map<string, Array<Key>>()
+  for (const ws of model.workers) out.set(ws.address, [])
+  for (const [key, ts] of model.tasks) {
+    if (ts.worker === undefined) continue
+    for (const ws of model.holders(ts)) out.get(ws.address)!.push(key)
+  }
+  return out
+}
+
+/** @internal */
+export const workerInfo = (model: SchedulerModel): Array<WorkerInfo> =>
+  model.workers.map((ws) => ({
+    address: ws.address,
+    nthreads: ws.slots,
+    bytes: ws.bytes,
+    keys: ws.keys,
+    memoryLimit: ws.memoryLimit
+  }))
+
+/** Registers a client on the model; closing the scope removes it (Dask's `remove_client`). @internal */
+export const connect = (
+  model: SchedulerModel,
+  clientId: string,
+  sink: ReportSink,
+  options: SessionOptions
+): Effect.Effect<Session, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const cs = model.clientState(clientId)
+      cs.sink = sink
+      return make(model, cs, options)
+    }),
+    () =>
+      Effect.sync(() => {
+        const cs = model.clients.get(clientId)
+        if (cs !== undefined && cs.sink === sink) model.removeClient(cs)
+      })
+  )
+
+const make = (model: SchedulerModel, cs: ClientState, options: SessionOptions): Session => {
+  const onMessage = options.onMessage
+  const check = options.check
+  return {
+    clientId: cs.id,
+    check,
+    prepare: options.prepare ?? ((task) => check(task)),
+    send: onMessage === undefined
+      ? (message) => dispatch(model, cs, message)
+      : (message) => {
+        onMessage(cs.id, message)
+        return dispatch(model, cs, message)
+      },
+    // Messages are processed as they are sent: nothing is ever queued, every barrier is already passed.
+    retract: () => false,
+    barrier: (done) => done(),
+    keyStatus: (keys) =>
+      Effect.sync(() => {
+        const out = new Map<Key, KeyStatus>()
+        for (const key of keys) out.set(key, keyStatus(model.tasks.get(key)))
+        return out as ReadonlyMap<Key, KeyStatus>
+      }),
+    gather: (keys) =>
+      Effect.suspend(() => {
+        const tss: Array<TaskState> = []
+        for (const key of keys) {
+          const ts = model.tasks.get(key)
+          if (ts === undefined || ts.state !== "memory" || ts.worker === undefined) {
+            return Effect.fail(new LostDataError({ key }))
+          }
+          tss.push(ts)
+        }
+        return model.executor.gather(tss)
+      }),
+    scatter: (entries, options) =>
+      Effect.sync(() => {
+        if (model.closed) return
+        model.scatter(cs, entries, model.scatterTargets(options?.workers), options?.broadcast === true)
+      }),
+    whoHas: (keys) =>
+      Effect.sync(() => {
+        const out: Record<Key, ReadonlyArray<string>> = {}
+        if (keys === undefined) {
+          for (const [key, ts] of model.tasks) if (ts.worker !== undefined) out[key] = holders(model, ts)
+        } else {
+          for (const key of keys) out[key] = holders(model, model.tasks.get(key))
+        }
+        return out
+      }),
+    hasWhat: () => Effect.sync(() => Object.fromEntries(hasWhat(model))),
+    nbytes: (keys) =>
+      Effect.sync(() => {
+        const out: Record<Key, number> = {}
+        const add = (key: Key, ts: TaskState | undefined) => {
+          if (ts !== undefined && ts.nbytes >= 0 && ts.worker !== undefined) out[key] = ts.nbytes
+        }
+        if (keys === undefined) for (const [key, ts] of model.tasks) add(key, ts)
+        else for (const key of keys) add(key, model.tasks.get(key))
+        return out
+      }),
+    workers: () => Effect.sync(() => workerInfo(model)),
+    publishDataset: (name, keys, override) =>
+      Effect.suspend(() =>
+        model.publish(name, keys, override)
+          ? Effect.void
+          : Effect.fail(new ProtocolError({ reason: "UnexpectedReply", message: `Dataset ${name} already exists` }))
+      ),
+    getDataset: (name) => Effect.sync(() => Option.fromNullable(model.datasets.get(name))),
+    unpublishDataset: (name) => Effect.sync(() => model.unpublish(name)),
+    listDatasets: () => Effect.sync(() => model.listDatasets())
+  }
+}
