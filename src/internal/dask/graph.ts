@@ -14,7 +14,7 @@ import { UnsupportedTaskError } from "../../Errors.js"
 import { KeyRef, retriesOf, type TaskOptions, type TaskSpec } from "../../Scheduler.js"
 import type * as Task from "../../Task.js"
 import { fifoTimeoutSeconds } from "../options.js"
-import { checkValue } from "../wire/message.js"
+import { normalizeValue } from "../wire/message.js"
 import { defineEntry, pickleGlobal, PyGlobal, PyObject, PyTuple, writePickle } from "../wire/pickle.js"
 
 const BACKEND = "dask"
@@ -62,7 +62,7 @@ export const checkTask = (task: Task.Any): UnsupportedTaskError | undefined => {
       message: `task "${task.name}" has no Python callable; give it one with { python: "module.name" }`
     })
   }
-  if (splitCallable(task.python) === undefined) {
+  if (callableOf(task.python) === undefined) {
     return new UnsupportedTaskError({
       task: task.name,
       backend: BACKEND,
@@ -185,14 +185,15 @@ export const prepareCall = (
   const callable = callableOf(task.python!)!
   const refs = new Set<string>()
   const substituted = substitute(args, refs, 0)
-  const reason = checkValue(substituted)
-  if (reason !== undefined) return argsRefusal(task, key, reason)
+  const normalized = normalizeValue(substituted)
+  if (typeof normalized === "string") return argsRefusal(task, key, normalized)
   if (dialect === "2024.12") {
     return new PreparedCall(dialect, new PyTuple([new PyGlobal(callable.module, callable.name), ...args.map(graphArgument)]), undefined)
   }
   const marker = markerKey(substituted)
   if (marker !== undefined) return markerRefusal(task, key, marker)
-  return new PreparedCall(dialect, { function: callable.pickled, args: substituted }, refs.size === 0 ? undefined : Array.from(refs))
+  const runSpec = { function: callable.pickled, args: normalized.value }
+  return new PreparedCall(dialect, runSpec, refs.size === 0 ? undefined : Array.from(refs))
 }
 
 /** The spec's prepared form for `dialect`, prepared now if the client did not (or for another dialect). */
@@ -263,7 +264,10 @@ export const updateGraph2022 = (
     const prepared = preparedOf(spec, "2022.12")
     if (prepared instanceof UnsupportedTaskError) return Either.left(prepared)
     defineEntry(runSpecs, spec.key, prepared.payload)
-    defineEntry(dependencies, spec.key, dependenciesOf(spec.dependencies, prepared.refs))
+    // A task without dependencies needs no entry (update_graph reads a missing one as none).
+    if (spec.dependencies.length > 0 || prepared.refs !== undefined) {
+      defineEntry(dependencies, spec.key, dependenciesOf(spec.dependencies, prepared.refs))
+    }
     const r = retriesOf(spec)
     if (r > 0) {
       defineEntry(retries, spec.key, r)

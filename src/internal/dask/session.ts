@@ -33,7 +33,7 @@ import type {
 import type * as Task from "../../Task.js"
 import type { Address, CommError } from "../wire/connection.js"
 import * as Graph from "./graph.js"
-import { checkValue, deserialize, Serialized, ToSerialize } from "../wire/message.js"
+import { checkValue, deserialize, Normalized, Serialized, ToSerialize } from "../wire/message.js"
 import { pickledTypeName } from "../wire/pickle.js"
 import * as Rpc from "../wire/rpc.js"
 import * as Stream from "./stream.js"
@@ -364,7 +364,10 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
             ? Graph.updateGraph2022(message.tasks, message.keys, clientId)
             : Graph.updateGraph2024(message.tasks, message.keys, clientId)
           if (Either.isLeft(encoded)) return encoded.left
-          outbox.push(encoded.right as Stream.Op)
+          const op = encoded.right
+          // 2022.12 run_specs hold only values `prepareCall` normalized: packed without another walk.
+          if (dialect.graph === "2022.12") op["tasks"] = new Normalized(op["tasks"])
+          outbox.push(op as Stream.Op)
           return undefined
         }
         case "DesireKeys":

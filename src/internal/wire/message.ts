@@ -362,10 +362,12 @@ const at = (error: unknown, step: string): never => {
 }
 
 /**
- * Copies a value into what msgpackr writes the way Python's msgpack reads it:
- * safe integers beyond 32 bits become bigint (msgpackr would write float64),
- * `Map`s keep arbitrary keys. Refuses (UnsendableError, a TypeError) what
- * msgpack cannot carry faithfully; `undefined` is refused only when `strict`.
+ * The value msgpackr writes the way Python's msgpack reads it: safe integers
+ * beyond 32 bits become bigint (msgpackr would write float64), `Map`s keep
+ * arbitrary keys. Copy on write: a branch that needs no change is returned as
+ * is, so checking or encoding ordinary values allocates nothing. Refuses
+ * (UnsendableError, a TypeError) what msgpack cannot carry faithfully;
+ * `undefined` is refused only when `strict`.
  */
 const normalize = (value: unknown, strict: boolean, depth: number): unknown => {
   switch (typeof value) {
@@ -390,38 +392,59 @@ const normalize = (value: unknown, strict: boolean, depth: number): unknown => {
   if (value === null || value instanceof Uint8Array) return value
   if (depth > MAX_DEPTH) throw new UnsendableError(`nested deeper than ${MAX_DEPTH} (or cyclic)`)
   if (Array.isArray(value)) {
-    const out: Array<unknown> = new Array(value.length)
+    let out: Array<unknown> | undefined
     for (let i = 0; i < value.length; i++) {
+      const item = value[i]
+      let r: unknown
       try {
-        out[i] = normalize(value[i], strict, depth + 1)
+        r = normalize(item, strict, depth + 1)
       } catch (error) {
         at(error, `[${i}]`)
       }
+      if (r !== item) {
+        out ??= value.slice()
+        out[i] = r
+      }
     }
-    return out
+    return out ?? value
   }
   if (value instanceof Map) {
-    const out = new Map<unknown, unknown>()
+    let changed = false
+    const pairs: Array<readonly [unknown, unknown]> = []
     for (const [k, v] of value) {
       if (typeof k === "object" && k !== null) throw new UnsendableError("Map keys must be strings or numbers")
+      let nk: unknown
+      let nv: unknown
       try {
-        out.set(normalize(k, true, depth + 1), normalize(v, strict, depth + 1))
+        nk = normalize(k, true, depth + 1)
+        nv = normalize(v, strict, depth + 1)
       } catch (error) {
         at(error, `.${String(k)}`)
       }
+      if (nk !== k || nv !== v) changed = true
+      pairs.push([nk, nv])
     }
-    return out
+    return changed ? new Map(pairs) : value
   }
   if (isPlainObject(value)) {
-    const out: Record<string, unknown> = {}
+    let out: Record<string, unknown> | undefined
     for (const key of Object.keys(value)) {
+      const item = value[key]
+      let r: unknown
       try {
-        defineEntry(out, key, normalize(value[key], strict, depth + 1))
+        r = normalize(item, strict, depth + 1)
       } catch (error) {
         at(error, `.${key}`)
       }
+      if (r !== item) {
+        if (out === undefined) {
+          out = {}
+          for (const k of Object.keys(value)) defineEntry(out, k, value[k])
+        }
+        out[key] = r
+      }
     }
-    return out
+    return out ?? value
   }
   const name = (Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null)?.constructor?.name ?? "object"
   throw new UnsendableError(
@@ -462,7 +485,8 @@ export const encodeMsgpack = (value: unknown): Uint8Array => packr.pack(normaliz
 
 const prepare = (value: unknown, frames: Array<Uint8Array>, depth: number): unknown => {
   if (typeof value !== "object" || value === null || value instanceof Uint8Array) {
-    return normalizeAt(value, false, "message")
+    // Strings and booleans are the common leaves: no try/catch frame for them.
+    return typeof value === "string" || typeof value === "boolean" || value === null ? value : normalizeAt(value, false, "message")
   }
   if (depth > MAX_DEPTH) throw new TypeError("message nested too deeply (or cyclic)")
   if (value instanceof Serialized || value instanceof Pickled) {
@@ -483,22 +507,71 @@ const prepare = (value: unknown, frames: Array<Uint8Array>, depth: number): unkn
     frames.push(packr.pack(normalizeAt(header, false, "sub-header")), value.bytes)
     return { "__Serialized__": offset }
   }
+  if (value instanceof Normalized) return value.value
+  // Copy on write, as `normalize`: an unchanged branch is packed as it is.
   if (Array.isArray(value)) {
-    const out: Array<unknown> = new Array(value.length)
-    for (let i = 0; i < value.length; i++) out[i] = prepare(value[i], frames, depth + 1)
-    return out
+    let out: Array<unknown> | undefined
+    for (let i = 0; i < value.length; i++) {
+      const item = value[i]
+      const r = prepare(item, frames, depth + 1)
+      if (r !== item) {
+        out ??= value.slice()
+        out[i] = r
+      }
+    }
+    return out ?? value
   }
   if (value instanceof Map) {
-    const out = new Map<unknown, unknown>()
-    for (const [k, v] of value) out.set(prepare(k, frames, depth + 1), prepare(v, frames, depth + 1))
-    return out
+    let changed = false
+    const pairs: Array<readonly [unknown, unknown]> = []
+    for (const [k, v] of value) {
+      const nk = prepare(k, frames, depth + 1)
+      const nv = prepare(v, frames, depth + 1)
+      if (nk !== k || nv !== v) changed = true
+      pairs.push([nk, nv])
+    }
+    return changed ? new Map(pairs) : value
   }
   if (isPlainObject(value)) {
-    const out: Record<string, unknown> = {}
-    for (const key of Object.keys(value)) defineEntry(out, key, prepare(value[key], frames, depth + 1))
-    return out
+    let out: Record<string, unknown> | undefined
+    for (const key of Object.keys(value)) {
+      const item = value[key]
+      const r = prepare(item, frames, depth + 1)
+      if (r !== item) {
+        if (out === undefined) {
+          out = {}
+          for (const k of Object.keys(value)) defineEntry(out, k, value[k])
+        }
+        out[key] = r
+      }
+    }
+    return out ?? value
   }
   return normalizeAt(value, false, "message") // throws
+}
+
+/**
+ * A value already normalized (by {@link normalizeValue}): `encodeMessage`
+ * packs it as it is, without walking it again.
+ *
+ * @internal
+ */
+export class Normalized {
+  constructor(readonly value: unknown) {}
+}
+
+/**
+ * The value in the form msgpack carries faithfully (see `normalize`; the
+ * value itself when nothing needs changing), or why it cannot be sent.
+ *
+ * @internal
+ */
+export const normalizeValue = (value: unknown): Normalized | string => {
+  try {
+    return new Normalized(normalize(value, true, 0))
+  } catch (error) {
+    return error instanceof UnsendableError ? error.describe("value") : String(error)
+  }
 }
 
 /**
