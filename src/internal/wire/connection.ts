@@ -106,7 +106,8 @@ export const connect = (
       if (ended !== undefined) return
       ended = error
       if (!isConnected) {
-        Deferred.unsafeDone(connected, Exit.fail(new ConnectError({ address: address.url, cause: error.cause ?? error })))
+        const cause = error.cause ?? error
+        Deferred.unsafeDone(connected, Exit.fail(new ConnectError({ address: address.url, code: errorCode(cause), cause })))
       }
       Deferred.unsafeDone(hello, Exit.fail(error))
       Deferred.unsafeDone(closed, Exit.fail(error))
@@ -147,15 +148,7 @@ export const connect = (
           Deferred.unsafeDone(connected, Exit.void)
         })
         socket.on("data", (chunk: Uint8Array) => onData(socket, chunk))
-        socket.on("error", (cause) => {
-          if (!isConnected && ended === undefined) {
-            ended = new ConnectionLostError({ address: address.url, cause })
-            Deferred.unsafeDone(connected, Exit.fail(new ConnectError({ address: address.url, code: errorCode(cause), cause })))
-            socket.destroy()
-            return
-          }
-          end(socket, new ConnectionLostError({ address: address.url, cause }))
-        })
+        socket.on("error", (cause) => end(socket, new ConnectionLostError({ address: address.url, cause })))
         socket.on("end", () => end(socket, new ConnectionLostError({ address: address.url, cause: "EOF" })))
         socket.on("close", () => end(socket, new ConnectionLostError({ address: address.url, cause: "closed" })))
         return socket
@@ -167,8 +160,9 @@ export const connect = (
             Deferred.unsafeDone(hello, Exit.fail(ended))
             Deferred.unsafeDone(closed, Exit.fail(ended))
           }
-          // Lets queued writes (close-stream) reach the peer, then closes.
-          if (!socket.destroyed) socket.destroySoon()
+          // Lets queued writes (close-stream) reach the peer, then closes; a connect still under way just stops.
+          if (!isConnected) socket.destroy()
+          else if (!socket.destroyed) socket.destroySoon()
         })
     )
 
