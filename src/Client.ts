@@ -16,10 +16,10 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import type * as SubscriptionRef from "effect/SubscriptionRef"
 import type {
   CancelledError,
   ClientClosedError,
-  ConnectionLostError,
   FutureError,
   InvalidOptionsError,
   NoClientError,
@@ -81,6 +81,40 @@ export const make = (options?: Options): Effect.Effect<Client, SchedulerError, S
     const session = yield* scheduler.connect(clientId, inbox.sink)
     return yield* internal.make(session, inbox, scheduler.address, { ...options, clientId })
   })
+
+/**
+ * The state of a client's connection: `connecting` (before the first
+ * registration), `running`, `reconnecting` (the stream was lost: pending
+ * futures failed with `cause`; finished ones keep their status until the
+ * scheduler is asked after the reconnect) and `closed` (the client closed, or
+ * the backend gave up reconnecting: then with `cause`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type ConnectionStatus = internal.ConnectionStatus
+
+/**
+ * The current client's connection status as a `SubscriptionRef`: read it with
+ * `SubscriptionRef.get`, watch it with its `changes` stream.
+ *
+ * @since 0.2.0
+ * @category connection
+ */
+export const status: Effect.Effect<SubscriptionRef.SubscriptionRef<ConnectionStatus>, NoClientError> = Effect.map(
+  internal.current,
+  (client) => client.status!
+)
+
+/**
+ * The current client's connection status, then every change of it.
+ *
+ * @since 0.2.0
+ * @category connection
+ */
+export const statusChanges: Stream.Stream<ConnectionStatus, NoClientError> = Stream.unwrap(
+  Effect.map(status, (ref) => ref.changes)
+)
 
 /**
  * A client as a Layer; operations in the program it is provided to use it.
@@ -212,19 +246,24 @@ const zipArgs = (arrays: ReadonlyArray<ReadonlyArray<unknown>>): Array<ReadonlyA
  * Submits one task. Pure tasks get deterministic keys (`name-<token>`), so
  * equal submissions share a key and are computed once.
  *
+ * A dependency taken by name (`Future.fromKey`) that the scheduler has not
+ * reported on yet is checked first: if the scheduler does not have it, the
+ * submission fails with `LostDataError` (reason "unknown to the scheduler")
+ * and nothing is sent (a Dask 2022.12 worker would crash on such a task).
+ *
  * @since 0.1.0
  * @category submission
  */
 export const submit = <As extends ReadonlyArray<any>, A, E>(
   task: Task.Task<As, A, E>,
   ...args: Args<As>
-): Effect.Effect<Future<A, E>, UnsupportedTaskError | CancelledError | NoClientError | ClientClosedError | ConnectionLostError, Scope.Scope> =>
+): Effect.Effect<Future<A, E>, UnsupportedTaskError | CancelledError | NoClientError | ClientClosedError | SchedulerError, Scope.Scope> =>
   use((client) =>
     Effect.map(
       // Without options nothing can be invalid.
       client.submitMany<A>(task, [args]) as Effect.Effect<
         Array<internal.FutureImpl<A, any>>,
-        UnsupportedTaskError | CancelledError | ClientClosedError | ConnectionLostError,
+        UnsupportedTaskError | CancelledError | ClientClosedError | SchedulerError,
         Scope.Scope
       >,
       (fs) => fs[0]! as unknown as Future<A, E>
@@ -250,7 +289,7 @@ export const submitWith = <As extends ReadonlyArray<any>, A, E>(
   options: SubmitOptions
 ): Effect.Effect<
   Future<A, E>,
-  UnsupportedTaskError | CancelledError | InvalidOptionsError | NoClientError | ClientClosedError | ConnectionLostError,
+  UnsupportedTaskError | CancelledError | InvalidOptionsError | NoClientError | ClientClosedError | SchedulerError,
   Scope.Scope
 > =>
   use((client) =>
@@ -269,10 +308,10 @@ export const submitWith = <As extends ReadonlyArray<any>, A, E>(
 export const map = <As extends ReadonlyArray<any>, A, E>(
   task: Task.Task<As, A, E>,
   ...arrays: { readonly [K in keyof As]: ReadonlyArray<Arg<As[K]>> }
-): Effect.Effect<Array<Future<A, E>>, UnsupportedTaskError | CancelledError | NoClientError | ClientClosedError | ConnectionLostError, Scope.Scope> =>
+): Effect.Effect<Array<Future<A, E>>, UnsupportedTaskError | CancelledError | NoClientError | ClientClosedError | SchedulerError, Scope.Scope> =>
   use((client) => {
     // Without options nothing can be invalid.
-    return client.submitMany<A>(task, zipArgs(arrays)) as unknown as Effect.Effect<Array<Future<A, E>>, UnsupportedTaskError | CancelledError | ClientClosedError | ConnectionLostError, Scope.Scope>
+    return client.submitMany<A>(task, zipArgs(arrays)) as unknown as Effect.Effect<Array<Future<A, E>>, UnsupportedTaskError | CancelledError | ClientClosedError | SchedulerError, Scope.Scope>
   }).pipe(Effect.withSpan("effect-dask.map", { attributes: { task: task.name }, captureStackTrace: false }))
 
 /**
@@ -288,13 +327,13 @@ export const mapWith = <As extends ReadonlyArray<any>, A, E>(
   options: MapOptions
 ): Effect.Effect<
   Array<Future<A, E>>,
-  UnsupportedTaskError | CancelledError | InvalidOptionsError | NoClientError | ClientClosedError | ConnectionLostError,
+  UnsupportedTaskError | CancelledError | InvalidOptionsError | NoClientError | ClientClosedError | SchedulerError,
   Scope.Scope
 > =>
   use((client) =>
     client.submitMany<A>(task, zipArgs(arrays), { key: options.key, pure: options.pure, options: scheduling(options) }) as unknown as Effect.Effect<
       Array<Future<A, E>>,
-      UnsupportedTaskError | CancelledError | InvalidOptionsError | ClientClosedError | ConnectionLostError,
+      UnsupportedTaskError | CancelledError | InvalidOptionsError | ClientClosedError | SchedulerError,
       Scope.Scope
     >
   ).pipe(Effect.withSpan("effect-dask.map", { attributes: { task: task.name }, captureStackTrace: false }))

@@ -101,6 +101,13 @@ export class CancelledError extends Schema.TaggedError<CancelledError>("effect-d
   static is(u: unknown): u is CancelledError {
     return Predicate.isTagged(u, "CancelledError")
   }
+
+  /**
+   * @since 0.2.0
+   */
+  override get message(): string {
+    return `key ${this.key} was cancelled: ${this.reason}`
+  }
 }
 
 /**
@@ -112,13 +119,28 @@ export class CancelledError extends Schema.TaggedError<CancelledError>("effect-d
  */
 export class LostDataError extends Schema.TaggedError<LostDataError>("effect-dask/LostDataError")(
   "LostDataError",
-  { key: Schema.String }
+  {
+    key: Schema.String,
+    /**
+     * Why (since 0.2.0): "worker lost", "scheduler restarted", "released by
+     * the scheduler when the connection was lost", "unknown to the
+     * scheduler", or the default "not on any worker".
+     */
+    reason: Schema.String.pipe(Schema.propertySignature, Schema.withConstructorDefault(() => "not on any worker"))
+  }
 ) {
   /**
    * @since 0.1.0
    */
   static is(u: unknown): u is LostDataError {
     return Predicate.isTagged(u, "LostDataError")
+  }
+
+  /**
+   * @since 0.2.0
+   */
+  override get message(): string {
+    return `key ${this.key} was lost: ${this.reason}`
   }
 }
 
@@ -276,6 +298,8 @@ export type SchedulerError =
   | DecodeError
   | LostDataError
   | UnsupportedVersionError
+  /** A request the scheduler failed on its side (an exception in its handler, e.g. "No valid workers found"). */
+  | RemoteError
 
 /**
  * Why a future's result is not available.

@@ -145,7 +145,12 @@ export type SchedulerReport =
   | { readonly _tag: "TaskRetried"; readonly key: Key }
   | { readonly _tag: "Restart" }
   /** The stream broke: pending futures fail; the backend may reconnect. */
-  | { readonly _tag: "ConnectionLost"; readonly error: ConnectionLostError }
+  | {
+    readonly _tag: "ConnectionLost"
+    readonly error: ConnectionLostError
+    /** The backend stopped trying to reconnect (since 0.2.0): nothing will be sent any more. */
+    readonly final?: boolean | undefined
+  }
   /**
    * A new stream is registered after a loss. The scheduler released this
    * client's keys when the old stream broke (Dask's `remove_client`); the

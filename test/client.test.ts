@@ -370,21 +370,101 @@ describe("Client states and errors", () => {
       })
     ))
 
-  it.effect("connection loss fails pending futures; reconnect re-desires held keys", () =>
+  it.effect("connection loss fails pending futures, keeps finished ones; reconnect re-desires only what the scheduler still has", () =>
+    Effect.gen(function*() {
+      const test = yield* TestScheduler.TestScheduler
+      const client = yield* Client.make()
+      // Another client keeps `kept` alive at the scheduler across the loss; nobody keeps `gone`.
+      const other = yield* Client.make()
+      const [kept, gone, pending] = yield* Client.withClient(
+        Effect.all([Client.submit(inc, 1), Client.submit(inc, 2), Client.submit(inc, 3)]),
+        client
+      )
+      yield* Client.withClient(Future.fromKey(kept.key), other)
+      yield* test.finish(kept.key, 2)
+      yield* test.finish(gone.key, 3)
+      const waiting = yield* Effect.fork(Future.result(pending))
+      yield* test.disconnect(client.id)
+      assert.strictEqual((yield* Effect.flip(Fiber.join(waiting)))._tag, "ConnectionLostError")
+      assert.strictEqual(kept.status, "finished")
+      assert.strictEqual(gone.status, "finished")
+      assert.strictEqual((yield* test.wants(client.id)).size, 0)
+      yield* test.reconnect(client.id)
+      yield* test.settle
+      // Only what still exists is wanted again; the rest is lost, not pinned as an empty task.
+      assert.deepStrictEqual(yield* test.wants(client.id), new Set([kept.key]))
+      assert.strictEqual(yield* Client.withClient(Future.result(kept), client), 2)
+      const lost = yield* Effect.flip(Future.result(gone))
+      assert(lost._tag === "LostDataError")
+      assert.strictEqual(lost.reason, "released by the scheduler when the connection was lost")
+      assert.strictEqual(lost.message, `key ${gone.key} was lost: released by the scheduler when the connection was lost`)
+      assert.strictEqual((yield* Effect.flip(Future.result(pending)))._tag, "ConnectionLostError")
+    }).pipe(Effect.scoped, Effect.provide(TestScheduler.layer())))
+
+  it.effect("reconnect to a restarted scheduler: held futures are lost (scheduler restarted), nothing is desired", () =>
     withClient((test, client) =>
       Effect.gen(function*() {
-        const x = yield* Client.submit(inc, 1)
-        const waiting = yield* Effect.fork(Future.result(x))
+        const [x] = yield* Client.scatter([41])
+        assert.strictEqual(x!.status, "finished")
+        // A new scheduler process: no restart report, it just knows nothing.
         yield* test.disconnect(client.id)
-        const error = yield* Effect.flip(Fiber.join(waiting))
-        assert.strictEqual(error._tag, "ConnectionLostError")
+        yield* test.clearMessages
+        yield* test.reconnect(client.id, { restarted: true })
+        const lost = yield* Effect.flip(Future.result(x!))
+        assert(lost._tag === "LostDataError")
+        assert.strictEqual(lost.reason, "scheduler restarted")
         assert.strictEqual((yield* test.wants(client.id)).size, 0)
-        yield* test.reconnect(client.id)
-        assert.deepStrictEqual(yield* test.wants(client.id), new Set([x.key]))
-        yield* test.finish(x.key, 2)
-        assert.strictEqual(yield* Future.result(x), 2)
+        assert.deepStrictEqual(yield* tags(test), [])
       })
     ))
+
+  it.effect("Client.status: running, reconnecting with the cause, running again, closed", () =>
+    Effect.gen(function*() {
+      const test = yield* TestScheduler.TestScheduler
+      const seen: Array<Client.ConnectionStatus> = []
+      const scope = yield* Scope.make()
+      const client = yield* Client.make().pipe(Scope.extend(scope))
+      const ref = yield* Client.withClient(Client.status, client)
+      const watcher = yield* Effect.fork(Stream.runForEach(ref.changes, (s) => Effect.sync(() => seen.push(s))))
+      yield* Effect.yieldNow()
+      yield* test.disconnect(client.id)
+      yield* test.reconnect(client.id)
+      yield* Scope.close(scope, Exit.void)
+      yield* Effect.repeatN(Effect.yieldNow(), 4)
+      yield* Fiber.interrupt(watcher)
+      assert.deepStrictEqual(seen.map((s) => s._tag), ["running", "reconnecting", "running", "closed"])
+      assert.isTrue(seen.every((s) => s.address === "test://scheduler"))
+      const reconnecting = seen[1]!
+      assert(reconnecting._tag === "reconnecting")
+      assert.strictEqual(reconnecting.cause._tag, "ConnectionLostError")
+    }).pipe(Effect.scoped, Effect.provide(TestScheduler.layer())))
+
+  it.effect("a graph on a fromKey key the scheduler never had fails with LostDataError before anything is sent", () =>
+    withClient((test) =>
+      Effect.gen(function*() {
+        const unknown = yield* Future.fromKey("never-computed-0123")
+        yield* test.clearMessages
+        const error = yield* Effect.flip(Client.submit(add, unknown as Future.Future<number>, 1))
+        assert(error._tag === "LostDataError")
+        assert.strictEqual(error.key, "never-computed-0123")
+        assert.strictEqual(error.reason, "unknown to the scheduler")
+        assert.deepStrictEqual(yield* tags(test), [])
+        // A key the scheduler has passes the check, once.
+        const [x] = yield* Client.scatter([5])
+        const byName = yield* Future.fromKey(x!.key)
+        const y = yield* Client.submit(add, byName as Future.Future<number>, 1)
+        assert.deepStrictEqual((yield* test.tasks).get(y.key)?.dependencies, [x!.key])
+      })
+    ))
+
+  it("CancelledError and LostDataError carry a human message beside their fields", () => {
+    const c = new Errors.CancelledError({ key: "x-1", reason: "released by the client" })
+    assert.strictEqual(c.message, "key x-1 was cancelled: released by the client")
+    assert.strictEqual(c.reason, "released by the client")
+    const l = new Errors.LostDataError({ key: "y-2", reason: "worker lost" })
+    assert.strictEqual(l.message, "key y-2 was lost: worker lost")
+    assert.strictEqual(new Errors.LostDataError({ key: "z" }).reason, "not on any worker")
+  })
 
   it.effect("scheduler-side cancellation detaches the key", () =>
     withClient((test, client) =>

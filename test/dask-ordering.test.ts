@@ -8,19 +8,35 @@
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as net from "node:net"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
 import * as Client from "../src/Client.js"
 import * as DaskScheduler from "../src/DaskScheduler.js"
 import * as Future from "../src/Future.js"
 import * as Task from "../src/Task.js"
-import { available, type Cluster, startCluster, versions } from "./dask/cluster.js"
+import { available, type Cluster, type ClusterState, startCluster, versions } from "./dask/cluster.js"
 import { connectQueued } from "./sessionReports.js"
 
 const add = Task.make("add", (a: number, b: number) => a + b, { python: "operator.add" })
 
 const ROUNDS = 200
+
+/** Polls the cluster's real state until `ok` holds. */
+const until = async (cluster: Cluster, ok: (s: ClusterState) => boolean, timeout = 15_000): Promise<ClusterState> => {
+  const deadline = performance.now() + timeout
+  let state = await cluster.state()
+  while (!ok(state)) {
+    if (performance.now() > deadline) throw new Error(`cluster state did not converge: ${JSON.stringify(state)}`)
+    await new Promise((r) => setTimeout(r, 100))
+    state = await cluster.state()
+  }
+  return state
+}
 
 /** How the re-acquire follows the release: at once (the release still queued), after the writer ran, after 1 ms. */
 const gap = (round: number): Effect.Effect<void> =>
@@ -148,6 +164,22 @@ describe.each(versions)("Dask %s: release then re-acquire of the same key", (ver
     assert.deepStrictEqual(seen.reports, [])
   }, 20_000)
 
+  it("an exception in a scheduler handler is a RemoteError with its type, message and traceback", async () => {
+    const error = await Effect.runPromise(
+      Effect.gen(function*() {
+        const client = yield* Client.make()
+        return yield* Effect.flip(Client.withClient(Client.scatter([1], { workers: ["tcp://127.0.0.1:9"] }), client))
+      }).pipe(Effect.scoped, Effect.provide(DaskScheduler.layer({ address: cluster.address })), Effect.timeout("20 seconds"))
+    )
+    assert.strictEqual(error._tag, "RemoteError", String(error))
+    if (error._tag === "RemoteError") {
+      assert.strictEqual(error.key, "<scatter>")
+      assert.notStrictEqual(error.type, "")
+      assert.notStrictEqual(error.message, "")
+      assert.include(error.traceback, "scatter")
+    }
+  }, 30_000)
+
   it("the cluster holds nothing of these clients afterwards", async () => {
     const deadline = performance.now() + 15_000
     let state = await cluster.state()
@@ -158,4 +190,167 @@ describe.each(versions)("Dask %s: release then re-acquire of the same key", (ver
     assert.deepStrictEqual(state.tasks, {})
     assert.deepStrictEqual(Object.values(state.workerData).flat(), [])
   }, 20_000)
+})
+
+/** A TCP proxy on 127.0.0.1 to `target` whose connections can all be dropped at once. */
+const tcpProxy = async (target: string) => {
+  const [, host, port] = /^tcp:\/\/(.+):(\d+)$/.exec(target)!
+  const pairs = new Set<readonly [net.Socket, net.Socket]>()
+  const server = net.createServer((inbound) => {
+    const outbound = net.connect(Number(port), host!)
+    const pair = [inbound, outbound] as const
+    pairs.add(pair)
+    for (const s of pair) {
+      s.on("error", () => {})
+      s.on("close", () => {
+        pairs.delete(pair)
+        inbound.destroy()
+        outbound.destroy()
+      })
+    }
+    inbound.pipe(outbound)
+    outbound.pipe(inbound)
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  const dropAll = () => {
+    for (const [a, b] of pairs) {
+      a.destroy()
+      b.destroy()
+    }
+  }
+  return {
+    address: `tcp://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    dropAll,
+    close: () =>
+      new Promise<void>((resolve) => {
+        dropAll()
+        server.close(() => resolve())
+      })
+  }
+}
+
+/** Waits until the client's status has gone through `reconnecting` and is `running` again. */
+const reconnected = (client: Client.Client) =>
+  Effect.flatMap(Client.withClient(Client.status, client), (ref) =>
+    ref.changes.pipe(
+      Stream.dropWhile((s) => s._tag !== "reconnecting"),
+      Stream.dropWhile((s) => s._tag !== "running"),
+      Stream.runHead
+    ))
+
+const fast = { reconnect: Schedule.spaced("100 millis") }
+
+describe.each(versions)("Dask %s: reconnect that recovers", (version) => {
+  const a = available(version)
+  if (!a.ok) {
+    it.skip(`skipped: ${a.reason}`, () => {})
+    return
+  }
+  let cluster: Cluster
+  beforeAll(async () => {
+    cluster = await startCluster(version, { workers: 1, nthreads: 1 })
+  }, 60_000)
+  afterAll(() => cluster?.stop(), 20_000)
+
+  it("fromKey of a key the scheduler never had + submit: LostDataError, nothing sent, the worker survives and computes", async () => {
+    const out = await Effect.runPromise(
+      Effect.gen(function*() {
+        const client = yield* Client.make()
+        return yield* Client.withClient(
+          Effect.gen(function*() {
+            const unknown = yield* Future.fromKey<number>(`never-computed-${version}`)
+            const refused = yield* Effect.flip(Client.submit(add, unknown, 1))
+            const after = yield* Effect.flatMap(Client.submit(add, 20, 22), Future.result)
+            return { refused, after, clientId: client.id }
+          }),
+          client
+        )
+      }).pipe(Effect.scoped, Effect.provide(DaskScheduler.layer({ address: cluster.address })), Effect.timeout("20 seconds"))
+    )
+    assert.strictEqual(out.refused._tag, "LostDataError")
+    if (out.refused._tag === "LostDataError") assert.strictEqual(out.refused.reason, "unknown to the scheduler")
+    assert.strictEqual(out.after, 42)
+    // The worker process is alive and registered.
+    process.kill(cluster.workerPids[0]!, 0)
+    const state = await cluster.state()
+    assert.deepStrictEqual(Object.keys(state.workerData), [...cluster.workers])
+    assert.isFalse(Object.values(state.tasks).some((t) => t.who_wants.includes(out.clientId)))
+  }, 30_000)
+
+  it("drop the stream, not the scheduler: finished futures someone else keeps gather after the reconnect; the rest are lost, not re-desired", async () => {
+    const proxy = await tcpProxy(cluster.address)
+    try {
+      const out = await Effect.runPromise(
+        Effect.gen(function*() {
+          const viaProxy = yield* Layer.build(DaskScheduler.layer({ address: proxy.address, ...fast }))
+          const direct = yield* Layer.build(DaskScheduler.layer({ address: cluster.address }))
+          const client = yield* Client.make().pipe(Effect.provide(viaProxy))
+          const keeper = yield* Client.make().pipe(Effect.provide(direct))
+          const [kept, computed, alone] = yield* Client.withClient(
+            Effect.gen(function*() {
+              const [kept] = yield* Client.scatter([[version, "kept"]])
+              const computed = yield* Client.submit(add, 40, 2)
+              const [alone] = yield* Client.scatter([[version, "alone"]])
+              yield* Future.wait(computed)
+              return [kept!, computed, alone!] as const
+            }),
+            client
+          )
+          // Another client keeps two of them at the scheduler while the stream is down.
+          yield* Client.withClient(Effect.all([Future.fromKey(kept.key), Future.fromKey(computed.key)]), keeper)
+          yield* Effect.promise(() => until(cluster, (s) => s.tasks[computed.key]?.who_wants.includes(keeper.id) ?? false))
+          const back = yield* Effect.fork(reconnected(client))
+          proxy.dropAll()
+          yield* back
+          yield* Effect.promise(() => until(cluster, (s) => s.tasks[kept.key]?.who_wants.includes(client.id) ?? false))
+          const values = yield* Client.withClient(Client.gather<unknown, never>([kept, computed]), client)
+          const lost = yield* Effect.flip(Future.result(alone))
+          const state = yield* Effect.promise(() => cluster.state())
+          return { values, lost, statuses: [kept.status, computed.status], state, clientId: client.id, keys: [kept.key, computed.key, alone.key] }
+        }).pipe(Effect.scoped, Effect.timeout("30 seconds"))
+      )
+      assert.deepStrictEqual(out.values, [[version, "kept"], 42])
+      assert.strictEqual(out.lost._tag, "LostDataError")
+      if (out.lost._tag === "LostDataError") {
+        assert.strictEqual(out.lost.reason, "released by the scheduler when the connection was lost")
+      }
+      const wanted = Object.entries(out.state.tasks).filter(([, t]) => t.who_wants.includes(out.clientId)).map(([k]) => k)
+      assert.deepStrictEqual(wanted.sort(), [out.keys[0]!, out.keys[1]!].sort())
+      assert.isUndefined(out.state.tasks[out.keys[2]!], "the lost key is not pinned as an empty task")
+    } finally {
+      await proxy.close()
+    }
+  }, 40_000)
+
+  // Last: it replaces this suite's scheduler.
+  it("kill and restart the scheduler: held futures fail with LostDataError (scheduler restarted); the new scheduler wants nothing for the client", async () => {
+    const out = await Effect.runPromise(
+      Effect.gen(function*() {
+        const client = yield* Client.make()
+        const [x, y] = yield* Client.withClient(
+          Effect.gen(function*() {
+            const [x] = yield* Client.scatter([[version, "before restart"]])
+            const y = yield* Client.submit(add, 1, 2)
+            yield* Future.wait(y)
+            return [x!, y] as const
+          }),
+          client
+        )
+        const back = yield* Effect.fork(reconnected(client))
+        yield* Effect.promise(() => cluster.restartScheduler())
+        yield* back
+        const errors = yield* Effect.all([Effect.flip(Future.result(x)), Effect.flip(Future.result(y))])
+        const state = yield* Effect.promise(() => until(cluster, (s) => s.clients.includes(client.id)))
+        return { errors, state, clientId: client.id }
+      }).pipe(Effect.scoped, Effect.provide(DaskScheduler.layer({ address: cluster.address, ...fast })), Effect.timeout("30 seconds"))
+    )
+    for (const error of out.errors) {
+      assert.strictEqual(error._tag, "LostDataError")
+      if (error._tag === "LostDataError") assert.strictEqual(error.reason, "scheduler restarted")
+    }
+    assert.deepStrictEqual(
+      Object.entries(out.state.tasks).filter(([, t]) => t.who_wants.includes(out.clientId)),
+      []
+    )
+  }, 40_000)
 })

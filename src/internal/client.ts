@@ -4,6 +4,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
+import * as FiberSet from "effect/FiberSet"
 import { globalValue } from "effect/GlobalValue"
 import * as Option from "effect/Option"
 import { pipeArguments } from "effect/Pipeable"
@@ -12,6 +13,7 @@ import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as Tracer from "effect/Tracer"
 import type { ConnectionLostError, FutureError, SchedulerError } from "../Errors.js"
 import {
@@ -23,7 +25,17 @@ import {
   RemoteError
 } from "../Errors.js"
 import { InvalidOptionsError, UnsupportedTaskError } from "../Errors.js"
-import type { Key, ReportSink, SchedulerReport, ScatterOptions, Session, TaskOptions, TaskSpec, WorkerInfo } from "../Scheduler.js"
+import type {
+  Key,
+  KeyStatus,
+  ReportSink,
+  SchedulerReport,
+  ScatterOptions,
+  Session,
+  TaskOptions,
+  TaskSpec,
+  WorkerInfo
+} from "../Scheduler.js"
 import { KeyRef } from "../Scheduler.js"
 import type * as Task from "../Task.js"
 import * as metrics from "./metrics.js"
@@ -35,6 +47,16 @@ export const FutureTypeId: unique symbol = Symbol.for("effect-dask/Future") as a
 
 /** @internal */
 export type Status = "pending" | "finished" | "error" | "cancelled" | "lost"
+
+/**
+ * A client's connection, as `Client.status` shows it.
+ * @internal
+ */
+export type ConnectionStatus =
+  | { readonly _tag: "connecting"; readonly address: string }
+  | { readonly _tag: "running"; readonly address: string }
+  | { readonly _tag: "reconnecting"; readonly address: string; readonly cause: ConnectionLostError }
+  | { readonly _tag: "closed"; readonly address: string; readonly cause?: ConnectionLostError | undefined }
 
 /**
  * Where a handle was acquired, when call-site tracking is on.
@@ -76,6 +98,13 @@ export class KeyState {
    * graph that depends on it.
    */
   scattering = false
+  /**
+   * Acquired by name (a desire) and not yet reported on by the scheduler: it
+   * may not exist there. A graph depending on it checks first (a Dask 2022.12
+   * worker crashes on a task whose dependency is the placeholder a desire of
+   * an unknown key creates).
+   */
+  unconfirmed = false
 
   get error(): FutureError | undefined {
     return typeof this.cause === "string" ? undefined : this.cause
@@ -398,6 +427,7 @@ export class ClientImpl {
       this.states.set(key, st)
     }
     if (st.count === 0 && desire) {
+      if (st.status === "pending") st.unconfirmed = true
       this.session.send({ _tag: "DesireKeys", keys: [key] })
       metrics.desires.unsafeUpdate(1, this.labels)
     }
@@ -621,6 +651,7 @@ export class ClientImpl {
       case "KeyInMemory": {
         const st = this.states.get(report.key)
         if (st === undefined) return
+        st.unconfirmed = false
         st.type = report.type
         if (report.nbytes !== undefined) st.nbytes = report.nbytes
         st.settle("finished")
@@ -629,6 +660,7 @@ export class ClientImpl {
       case "TaskErred": {
         const st = this.states.get(report.key)
         if (st === undefined) return
+        st.unconfirmed = false
         metrics.errors.unsafeUpdate(1, this.labels)
         const { message, traceback, type } = report.error
         st.settle("error", RemoteError.fromText(report.key, type, message, traceback))
@@ -640,7 +672,10 @@ export class ClientImpl {
       }
       case "LostData": {
         const st = this.states.get(report.key)
-        if (st !== undefined) st.settle("lost")
+        if (st !== undefined) {
+          st.unconfirmed = false
+          st.settle("lost")
+        }
         return
       }
       case "TaskRetried": {
@@ -656,20 +691,90 @@ export class ClientImpl {
         return
       }
       case "ConnectionLost": {
-        for (const st of this.states.values()) st.settle("error", report.error)
+        // Pending futures fail; finished (and erred) ones keep their outcome until the
+        // reconnect tells what the scheduler still has.
+        const held = (this.heldAtLoss ??= new Set())
+        for (const st of this.states.values()) {
+          held.add(st)
+          if (!st.done) st.settle("error", report.error)
+        }
+        this.setStatus(
+          report.final === true
+            ? { _tag: "closed", address: this.address, cause: report.error }
+            : { _tag: "reconnecting", address: this.address, cause: report.error }
+        )
         return
       }
       case "Reconnected": {
-        if (this.states.size > 0) {
-          const keys = Array.from(this.states.keys())
-          this.session.send({ _tag: "DesireKeys", keys })
-          metrics.desires.unsafeUpdate(keys.length, this.labels)
-        }
+        this.setStatus({ _tag: "running", address: this.address })
+        const held = this.heldAtLoss
+        this.heldAtLoss = undefined
+        if (held === undefined) return
+        // Still held (not released or replaced while disconnected).
+        const states = Array.from(held).filter((st) => this.states.get(st.key) === st)
+        if (states.length === 0) return
+        if (report.restarted) return this.recover(states, undefined)
+        this.fork(Effect.matchEffect(this.session.keyStatus(states.map((st) => st.key)), {
+          // The stream is gone again: the next Reconnected checks these (they are still held).
+          onFailure: () =>
+            Effect.sync(() => {
+              const again = (this.heldAtLoss ??= new Set())
+              for (const st of states) again.add(st)
+            }),
+          onSuccess: (statuses) => Effect.sync(() => this.recover(states, statuses))
+        }))
         return
       }
     }
   }
 
+
+  // ---- connection status and recovery -----------------------------------------
+
+  /** The connection status, for `Client.status` (set by `make`). */
+  status: SubscriptionRef.SubscriptionRef<ConnectionStatus> | undefined = undefined
+  /** Runs background work (reconnect recovery) in the client's scope (set by `make`). */
+  fork: (effect: Effect.Effect<void>) => void = (effect) => void Effect.runFork(effect)
+  /** States held when the connection was lost, to check against the scheduler once reconnected. */
+  private heldAtLoss: Set<KeyState> | undefined = undefined
+
+  private setStatus(status: ConnectionStatus): void {
+    if (this.status !== undefined) Effect.runSync(SubscriptionRef.set(this.status, status))
+  }
+
+  /**
+   * After a reconnect: the scheduler released this client's keys when the
+   * old stream broke. Keys it still has (wanted by others, published, or
+   * recomputing) are desired again and report their state; the others are
+   * lost (`statuses` undefined: the scheduler restarted, it has nothing) and
+   * are not desired again, so no empty placeholder is pinned for them.
+   */
+  private recover(states: ReadonlyArray<KeyState>, statuses: ReadonlyMap<Key, KeyStatus> | undefined): void {
+    if (this.closed) return
+    const desired: Array<Key> = []
+    for (const st of states) {
+      if (this.states.get(st.key) !== st) continue
+      const status = statuses?.get(st.key) ?? "missing"
+      if (status !== "missing") {
+        desired.push(st.key)
+        continue
+      }
+      // A pending future already failed with ConnectionLostError; a finished one is lost now.
+      if (st.status === "finished" || st.status === "lost") {
+        st.settle(
+          "error",
+          new LostDataError({
+            key: st.key,
+            reason: statuses === undefined ? "scheduler restarted" : "released by the scheduler when the connection was lost"
+          })
+        )
+      }
+    }
+    if (desired.length > 0) {
+      this.session.send({ _tag: "DesireKeys", keys: desired })
+      metrics.desires.unsafeUpdate(desired.length, this.labels)
+    }
+  }
 
   // ---- close -----------------------------------------------------------------
 
@@ -685,6 +790,7 @@ export class ClientImpl {
       st.cancel("client closed")
     }
     this.states.clear()
+    this.setStatus({ _tag: "closed", address: this.address })
     if (this.live !== undefined) tracking.clients--
     unregisterClient(this)
   }
@@ -697,10 +803,10 @@ export class ClientImpl {
     call?: SubmitCall
   ): Effect.Effect<
     Array<FutureImpl<A, any>>,
-    UnsupportedTaskError | CancelledError | InvalidOptionsError | ClientClosedError | ConnectionLostError,
+    UnsupportedTaskError | CancelledError | InvalidOptionsError | ClientClosedError | SchedulerError,
     Scope.Scope
   > {
-    const body = (bag: Bag, fiber: Fiber.RuntimeFiber<any, any>): Effect.Effect<Array<FutureImpl<A, any>>, UnsupportedTaskError | CancelledError | InvalidOptionsError | ConnectionLostError> => {
+    const body = (bag: Bag, fiber: Fiber.RuntimeFiber<any, any>): Effect.Effect<Array<FutureImpl<A, any>>, UnsupportedTaskError | CancelledError | InvalidOptionsError | SchedulerError> => {
       const unsupported = this.session.check(task)
       if (unsupported !== undefined) return Effect.fail(unsupported)
       const options = taskOptions(call?.options)
@@ -724,6 +830,7 @@ export class ClientImpl {
           if (dep.state.status === "cancelled") return Effect.fail(dep.state.failure() as CancelledError)
           // A graph on the stream could reach the scheduler before the scatter RPC that creates its dependency.
           if (dep.state.scattering) return Effect.zipRight(waitAll([dep]), Effect.suspend(() => body(bag, fiber)))
+          if (dep.state.unconfirmed) return this.confirmThen(dep.state, () => body(bag, fiber))
         }
         const p = this.session.prepare(task, a)
         if (p instanceof UnsupportedTaskError) return Effect.fail(p)
@@ -768,6 +875,22 @@ export class ClientImpl {
       return Effect.succeed(out)
     }
     return this.inScope(body)
+  }
+
+  /**
+   * A dependency acquired by name that the scheduler never reported on: ask
+   * whether it has it before sending a graph on it. Missing fails the
+   * submission with `LostDataError` ("unknown to the scheduler"); nothing is
+   * sent, so no worker is ever asked to run a task on a key nobody computes.
+   */
+  private confirmThen<A, E>(st: KeyState, next: () => Effect.Effect<A, E>): Effect.Effect<A, E | SchedulerError> {
+    return Effect.flatMap(this.session.keyStatus([st.key]), (statuses): Effect.Effect<A, E | SchedulerError> => {
+      if ((statuses.get(st.key) ?? "missing") === "missing") {
+        return Effect.fail(new LostDataError({ key: st.key, reason: "unknown to the scheduler" }))
+      }
+      st.unconfirmed = false
+      return Effect.suspend(next)
+    })
   }
 
   /** Takes back the handles of a submission the backend could not send: the scheduler never saw its new keys. */
@@ -1094,6 +1217,11 @@ export const make = (
     const clock = yield* Effect.clock
     const runtime = yield* Effect.runtime<never>()
     const client = new ClientImpl(options.clientId, session, address, clock, options.trackCallSites ?? false)
+    client.status = yield* SubscriptionRef.make<ConnectionStatus>({ _tag: "running", address })
+    // Made before the close finalizer below, so it still runs what close starts; interrupted after.
+    const fibers = yield* FiberSet.make<void, never>()
+    const run = yield* FiberSet.runtime(fibers)<never>()
+    client.fork = (effect) => void run(effect)
     registerClient(client)
     // A defect while processing a report is logged, as the report fiber's death was before; later reports still count.
     inbox.onDefect = (defect) => Runtime.runFork(runtime)(Effect.logError("effect-dask: report processing failed", Cause.die(defect)))

@@ -57,6 +57,12 @@ export interface Cluster {
   readonly state: () => Promise<ClusterState>
   /** SIGKILLs the scheduler (an abrupt loss); workers keep running until `stop`. */
   readonly killScheduler: () => Promise<void>
+  /**
+   * SIGKILLs the scheduler and starts a new one on the same port (a new
+   * process: it knows nothing of before). Workers without a nanny do not come
+   * back to it.
+   */
+  readonly restartScheduler: () => Promise<void>
   /** Stops every process of the cluster: SIGTERM, then SIGKILL after a grace period. */
   readonly stop: () => Promise<void>
 }
@@ -389,7 +395,7 @@ export const startCluster = async (version: DaskVersion, options: ClusterOptions
   const port = await freePort()
   const address = `tcp://127.0.0.1:${port}`
 
-  const scheduler = start(
+  const startScheduler = () => start(
     `dask-scheduler ${version}`,
     command(version, [
       "/usr/bin/dask-scheduler",
@@ -405,6 +411,7 @@ export const startCluster = async (version: DaskVersion, options: ClusterOptions
     ]),
     environment(version, options.schedulerConfig)
   )
+  let scheduler = startScheduler()
   // Workers start at once: they retry connecting until the scheduler listens, which
   // overlaps the two interpreters' start-up.
   const workerProcs = Array.from({ length: nWorkers }, (_, i) =>
@@ -480,6 +487,14 @@ export const startCluster = async (version: DaskVersion, options: ClusterOptions
       await stopObserver()
       if (isRunning(scheduler)) scheduler.child.kill("SIGKILL")
       await scheduler.exited
+    },
+    restartScheduler: async () => {
+      await stopObserver()
+      if (isRunning(scheduler)) scheduler.child.kill("SIGKILL")
+      await scheduler.exited
+      scheduler = startScheduler()
+      all.push(scheduler)
+      await waitFor(scheduler, /Scheduler at:\s+(tcp:\/\/\S+)/)
     },
     stop: async () => {
       // Workers first: a worker told to close while its scheduler is closing too can wait

@@ -17,6 +17,7 @@ import {
   DecodeError,
   LostDataError,
   ProtocolError,
+  RemoteError,
   type SchedulerError,
   type UnsupportedTaskError
 } from "../../Errors.js"
@@ -37,7 +38,7 @@ import { checkValue, deserialize, Normalized, Serialized, ToSerialize } from "..
 import { pickledTypeName } from "../wire/pickle.js"
 import * as Rpc from "../wire/rpc.js"
 import * as Stream from "./stream.js"
-import { errorInfo, gatherMissingKeys } from "./taskErred.js"
+import { errorInfo, gatherMissingKeys, uncaughtErrorInfo } from "./taskErred.js"
 import { chooseDialect, type Dialect } from "./version.js"
 
 /** @internal */
@@ -54,6 +55,18 @@ export interface SessionOptions {
 }
 
 const field = Rpc.field
+
+/**
+ * A request/reply call. An exception in the scheduler's handler
+ * (`{status: "uncaught-error", …}`) is a `RemoteError` with the remote type,
+ * message and traceback, not a protocol fault of the peer.
+ */
+const call = (pool: Rpc.Pool, message: Record<string, unknown>): Effect.Effect<unknown, SchedulerError> =>
+  Effect.flatMap(pool.request(message), (reply) => {
+    if (field(reply, "status") !== "uncaught-error") return Effect.succeed(reply)
+    const info = uncaughtErrorInfo(reply)
+    return Effect.fail(RemoteError.fromText(`<${String(message.op)}>`, info.type, info.message, info.traceback))
+  })
 
 /** Dask keys after 2023.9 may be ints or tuples; render them as Python does. */
 const keyToString = (key: unknown): Key => {
@@ -92,7 +105,7 @@ const unexpected = (op: string, reply: unknown) =>
   })
 
 const versionsOf = (pool: Rpc.Pool): Effect.Effect<{ readonly reply: unknown; readonly dialect: Dialect }, SchedulerError> =>
-  Effect.flatMap(Rpc.call(pool, { op: "versions" }), (reply) =>
+  Effect.flatMap(call(pool, { op: "versions" }), (reply) =>
     Either.match(chooseDialect(reply), {
       onLeft: (error) => Effect.fail(error),
       onRight: (dialect) => Effect.succeed({ reply, dialect })
@@ -319,12 +332,12 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
         outbox.clear()
         passAllBarriers()
         // Fails what was submitted while reconnecting; later submissions fail in `send`.
-        offer({ _tag: "ConnectionLost", error: lostForGood })
+        offer({ _tag: "ConnectionLost", error: lostForGood, final: true })
       }
     })
 
     // The scheduler's own id (`identity`): after a reconnect, tells a restarted scheduler from the same one.
-    const schedulerId: Effect.Effect<string, SchedulerError> = Effect.map(Rpc.call(pool, { op: "identity" }), (reply) => {
+    const schedulerId: Effect.Effect<string, SchedulerError> = Effect.map(call(pool, { op: "identity" }), (reply) => {
       const id = field(reply, "id")
       return typeof id === "string" ? id : ""
     })
@@ -385,7 +398,7 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
             const keys = message.keys.slice()
             runFork(Effect.zipRight(
               barrierEffect,
-              Effect.ignore(Rpc.call(pool, { op: "cancel", keys, client: clientId, force: message.force }))
+              Effect.ignore(call(pool, { op: "cancel", keys, client: clientId, force: message.force }))
             ))
           }
           return undefined
@@ -429,7 +442,7 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
       keys: ReadonlyArray<Key>,
       serializers: ReadonlyArray<string>
     ): Effect.Effect<unknown, SchedulerError> =>
-      Effect.flatMap(Rpc.call(pool, { op: "gather", keys, serializers }), (reply): Effect.Effect<unknown, SchedulerError> => {
+      Effect.flatMap(call(pool, { op: "gather", keys, serializers }), (reply): Effect.Effect<unknown, SchedulerError> => {
         const missing = gatherMissingKeys(reply)
         if (missing !== undefined) return Effect.fail(new LostDataError({ key: missing[0] ?? keys[0] ?? "" }))
         if (field(reply, "status") !== "OK") return Effect.fail(unexpected("gather", reply))
@@ -474,7 +487,7 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
         timeout: 10
       }
       if (scatterOptions?.workers !== undefined) message.workers = scatterOptions.workers.slice()
-      return Effect.flatMap(Rpc.call(pool, message), (reply) =>
+      return Effect.flatMap(call(pool, message), (reply) =>
         Array.isArray(reply) ? Effect.void : Effect.fail(unexpected("scatter", reply)))
     }
 
@@ -485,23 +498,23 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
     }
 
     const whoHas = (keys?: ReadonlyArray<Key>) =>
-      Effect.map(Rpc.call(pool, keys === undefined ? { op: "who_has" } : { op: "who_has", keys }), stringArrays)
+      Effect.map(call(pool, keys === undefined ? { op: "who_has" } : { op: "who_has", keys }), stringArrays)
 
     // `get_task_status`: the scheduler's state of each key (both versions), read on a pool comm.
     const keyStatus = (keys: ReadonlyArray<Key>): Effect.Effect<ReadonlyMap<Key, KeyStatus>, SchedulerError> =>
       keys.length === 0
         ? Effect.succeed(new Map())
-        : Effect.map(Rpc.call(pool, { op: "get_task_status", keys: keys.slice() }), (reply) => {
+        : Effect.map(call(pool, { op: "get_task_status", keys: keys.slice() }), (reply) => {
           const states = new Map(entries(reply))
           const out = new Map<Key, KeyStatus>()
           for (const key of keys) out.set(key, keyStatusOf(states.get(key)))
           return out
         })
 
-    const hasWhat = () => Effect.map(Rpc.call(pool, { op: "has_what" }), stringArrays)
+    const hasWhat = () => Effect.map(call(pool, { op: "has_what" }), stringArrays)
 
     const nbytes = (keys?: ReadonlyArray<Key>) =>
-      Effect.map(Rpc.call(pool, { op: "nbytes", summary: false }), (reply) => {
+      Effect.map(call(pool, { op: "nbytes", summary: false }), (reply) => {
         const all: Record<Key, number> = {}
         for (const [k, v] of entries(reply)) if (typeof v === "number") all[k] = v
         if (keys === undefined) return all
@@ -512,7 +525,7 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
 
     const workers = (): Effect.Effect<ReadonlyArray<WorkerInfo>, SchedulerError> =>
       Effect.map(
-        Effect.all([Rpc.call(pool, { op: "identity" }), hasWhat(), nbytes()], { concurrency: 3 }),
+        Effect.all([call(pool, { op: "identity" }), hasWhat(), nbytes()], { concurrency: 3 }),
         ([identity, held, sizes]) =>
           entries(field(identity, "workers")).map(([address, info]): WorkerInfo => {
             const keys = held[address] ?? []
@@ -532,7 +545,7 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
 
     const publishDataset = (name: string, keys: ReadonlyArray<Key>, override: boolean) =>
       Effect.flatMap(
-        Rpc.call(pool, {
+        call(pool, {
           op: "publish_put",
           keys: keys.slice(),
           name,
@@ -547,15 +560,15 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
       )
 
     const getDataset = (name: string) =>
-      Effect.map(Rpc.call(pool, { op: "publish_get", name, client: clientId }), (reply) =>
+      Effect.map(call(pool, { op: "publish_get", name, client: clientId }), (reply) =>
         reply === null || reply === undefined
           ? Option.none<ReadonlyArray<Key>>()
           : Option.some<ReadonlyArray<Key>>(keyList(field(reply, "keys"))))
 
-    const unpublishDataset = (name: string) => Effect.asVoid(Rpc.call(pool, { op: "publish_delete", name }))
+    const unpublishDataset = (name: string) => Effect.asVoid(call(pool, { op: "publish_delete", name }))
 
     const listDatasets = () =>
-      Effect.map(Rpc.call(pool, { op: "publish_list" }), (reply) =>
+      Effect.map(call(pool, { op: "publish_list" }), (reply) =>
         Array.isArray(reply) ? reply.map((n) => String(n)) : [])
 
     const prepare = (task: Task.Any, args: ReadonlyArray<unknown>): unknown => Graph.prepareCall(task, args, dialect.graph)
