@@ -24,26 +24,14 @@ import * as Memory from "../src/Memory.js"
 import { KeyRef, type Scheduler } from "../src/Scheduler.js"
 import * as Task from "../src/Task.js"
 import { connectQueued } from "./sessionReports.js"
-import { available, type Cluster, type ClusterState, startCluster, versions } from "./dask/cluster.js"
+import { available, type Cluster, type ClusterState, startCluster, until, versions } from "./dask/cluster.js"
+import { tcpProxy } from "./dask/proxy.js"
 
 const add = Task.make("add", (a: number, b: number) => a + b, { python: "operator.add" })
 const truediv = Task.python<[number, number], number>("operator.truediv")
 const sleep = Task.python<[number], null>("time.sleep", { pure: false })
 const sum = Task.python<[ReadonlyArray<number>], number>("builtins.sum")
 
-/** Polls the cluster's real state until `ok` holds, failing with the last state after `timeout` ms. */
-const until = async (cluster: Cluster, ok: (s: ClusterState) => boolean, timeout = 15_000): Promise<ClusterState> => {
-  const deadline = performance.now() + timeout
-  let state = await cluster.state()
-  while (!ok(state)) {
-    if (performance.now() > deadline) {
-      throw new Error(`cluster state did not converge in ${timeout} ms: ${JSON.stringify(state)}`)
-    }
-    await new Promise((r) => setTimeout(r, 100))
-    state = await cluster.state()
-  }
-  return state
-}
 
 const allWorkerData = (s: ClusterState) => Object.values(s.workerData).flat()
 
@@ -410,44 +398,6 @@ describe.each(versions)("Dask %s (real cluster)", (version) => {
     }
   }, 40_000)
 })
-
-/** A TCP proxy on 127.0.0.1 to `target` whose connections can all be dropped at once. */
-const tcpProxy = async (target: string) => {
-  const [, host, port] = /^tcp:\/\/(.+):(\d+)$/.exec(target)!
-  const pairs = new Set<readonly [net.Socket, net.Socket]>()
-  const server = net.createServer((inbound) => {
-    const outbound = net.connect(Number(port), host!)
-    const pair = [inbound, outbound] as const
-    pairs.add(pair)
-    for (const s of pair) {
-      s.on("error", () => {})
-      s.on("close", () => {
-        pairs.delete(pair)
-        inbound.destroy()
-        outbound.destroy()
-      })
-    }
-    inbound.pipe(outbound)
-    outbound.pipe(inbound)
-  })
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-  const address = `tcp://127.0.0.1:${(server.address() as net.AddressInfo).port}`
-  const dropAll = () => {
-    for (const [a, b] of pairs) {
-      a.destroy()
-      b.destroy()
-    }
-  }
-  return {
-    address,
-    dropAll,
-    close: () =>
-      new Promise<void>((resolve) => {
-        dropAll()
-        server.close(() => resolve())
-      })
-  }
-}
 
 /** A fake scheduler on 127.0.0.1 that answers every connection with `reply`. */
 const fakePeer = async (reply: (socket: net.Socket) => void) => {

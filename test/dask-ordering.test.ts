@@ -13,30 +13,19 @@ import * as Queue from "effect/Queue"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as net from "node:net"
 import { afterAll, assert, beforeAll, describe, it } from "vitest"
 import * as Client from "../src/Client.js"
 import * as DaskScheduler from "../src/DaskScheduler.js"
 import * as Future from "../src/Future.js"
 import * as Task from "../src/Task.js"
-import { available, type Cluster, type ClusterState, startCluster, versions } from "./dask/cluster.js"
+import { available, type Cluster, type DaskVersion, startCluster, until, versions } from "./dask/cluster.js"
+import { tcpProxy } from "./dask/proxy.js"
 import { connectQueued } from "./sessionReports.js"
 
 const add = Task.make("add", (a: number, b: number) => a + b, { python: "operator.add" })
 
 const ROUNDS = 200
 
-/** Polls the cluster's real state until `ok` holds. */
-const until = async (cluster: Cluster, ok: (s: ClusterState) => boolean, timeout = 15_000): Promise<ClusterState> => {
-  const deadline = performance.now() + timeout
-  let state = await cluster.state()
-  while (!ok(state)) {
-    if (performance.now() > deadline) throw new Error(`cluster state did not converge: ${JSON.stringify(state)}`)
-    await new Promise((r) => setTimeout(r, 100))
-    state = await cluster.state()
-  }
-  return state
-}
 
 /** How the re-acquire follows the release: at once (the release still queued), after the writer ran, after 1 ms. */
 const gap = (round: number): Effect.Effect<void> =>
@@ -89,17 +78,27 @@ const rounds = (
     Effect.provide(DaskScheduler.layer({ address: cluster.address }))
   )
 
+/** One cluster per describe block (the reconnect block restarts its scheduler). */
+const sharedCluster = (version: DaskVersion): () => Cluster => {
+  let cluster: Cluster | undefined
+  beforeAll(async () => {
+    cluster = await startCluster(version, { workers: 1, nthreads: 1 })
+  }, 60_000)
+  afterAll(() => cluster?.stop(), 20_000)
+  return () => cluster!
+}
+
 describe.each(versions)("Dask %s: release then re-acquire of the same key", (version) => {
   const a = available(version)
   if (!a.ok) {
     it.skip(`skipped: ${a.reason}`, () => {})
     return
   }
+  const current = sharedCluster(version)
   let cluster: Cluster
-  beforeAll(async () => {
-    cluster = await startCluster(version, { workers: 1, nthreads: 1 })
-  }, 60_000)
-  afterAll(() => cluster?.stop(), 20_000)
+  beforeAll(() => {
+    cluster = current()
+  })
 
   it(`scatter, close the scope, scatter the same value again: ${ROUNDS} rounds, 0 lost`, async () => {
     const value = [version, "same value", 1, 2, 3]
@@ -192,43 +191,6 @@ describe.each(versions)("Dask %s: release then re-acquire of the same key", (ver
   }, 20_000)
 })
 
-/** A TCP proxy on 127.0.0.1 to `target` whose connections can all be dropped at once. */
-const tcpProxy = async (target: string) => {
-  const [, host, port] = /^tcp:\/\/(.+):(\d+)$/.exec(target)!
-  const pairs = new Set<readonly [net.Socket, net.Socket]>()
-  const server = net.createServer((inbound) => {
-    const outbound = net.connect(Number(port), host!)
-    const pair = [inbound, outbound] as const
-    pairs.add(pair)
-    for (const s of pair) {
-      s.on("error", () => {})
-      s.on("close", () => {
-        pairs.delete(pair)
-        inbound.destroy()
-        outbound.destroy()
-      })
-    }
-    inbound.pipe(outbound)
-    outbound.pipe(inbound)
-  })
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-  const dropAll = () => {
-    for (const [a, b] of pairs) {
-      a.destroy()
-      b.destroy()
-    }
-  }
-  return {
-    address: `tcp://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    dropAll,
-    close: () =>
-      new Promise<void>((resolve) => {
-        dropAll()
-        server.close(() => resolve())
-      })
-  }
-}
-
 /** Waits until the client's status has gone through `reconnecting` and is `running` again. */
 const reconnected = (client: Client.Client) =>
   Effect.flatMap(Client.withClient(Client.status, client), (ref) =>
@@ -240,17 +202,12 @@ const reconnected = (client: Client.Client) =>
 
 const fast = { reconnect: Schedule.spaced("100 millis") }
 
-describe.each(versions)("Dask %s: reconnect that recovers", (version) => {
-  const a = available(version)
-  if (!a.ok) {
-    it.skip(`skipped: ${a.reason}`, () => {})
-    return
-  }
+describe.each(versions.filter((v) => available(v).ok))("Dask %s: reconnect that recovers", (version) => {
+  const current = sharedCluster(version)
   let cluster: Cluster
-  beforeAll(async () => {
-    cluster = await startCluster(version, { workers: 1, nthreads: 1 })
-  }, 60_000)
-  afterAll(() => cluster?.stop(), 20_000)
+  beforeAll(() => {
+    cluster = current()
+  })
 
   it("fromKey of a key the scheduler never had + submit: LostDataError, nothing sent, the worker survives and computes", async () => {
     const out = await Effect.runPromise(

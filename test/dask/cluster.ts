@@ -504,3 +504,17 @@ export const startCluster = async (version: DaskVersion, options: ClusterOptions
     }
   }
 }
+
+/** Polls the cluster's real state until `ok` holds, failing with the last state after `timeout` ms. */
+export const until = async (cluster: Cluster, ok: (s: ClusterState) => boolean, timeout = 15_000): Promise<ClusterState> => {
+  const deadline = performance.now() + timeout
+  let state = await cluster.state()
+  while (!ok(state)) {
+    if (performance.now() > deadline) {
+      throw new Error(`cluster state did not converge in ${timeout} ms: ${JSON.stringify(state)}`)
+    }
+    await new Promise((r) => setTimeout(r, 100))
+    state = await cluster.state()
+  }
+  return state
+}
