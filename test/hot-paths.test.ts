@@ -3,11 +3,12 @@
  * the inbox, one prepared form per call, fan-in dedup, impure keys.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Option, Tracer } from "effect"
+import { Effect, Either, Layer, Option, Tracer } from "effect"
 import { Client, EmbeddedScheduler, Errors, Future, Task } from "../src/index.js"
 import { type ClientImpl, Inbox } from "../src/internal/client.js"
 import { PreparedCall, prepareCall, updateGraph2022, updateGraph2024 } from "../src/internal/dask/graph.js"
 import { KeyGen } from "../src/internal/tokenize.js"
+import { decodeMessage, deserialize, encodeMsgpack, type Serialized } from "../src/internal/wire/message.js"
 import type { ClientMessage, SchedulerReport, Session } from "../src/Scheduler.js"
 import { KeyRef, Scheduler } from "../src/Scheduler.js"
 
@@ -222,4 +223,26 @@ describe("spans", () => {
       yield* Effect.withTracer(Client.map(inc, [3]), recording)
       assert.deepStrictEqual(names, ["effect-dask.submit", "effect-dask.map"])
     }).pipe(Effect.scoped, Effect.provide(Client.layer()), Effect.provide(EmbeddedScheduler.layer())))
+})
+
+describe("receive path", () => {
+  it("a sub-header repeated per key is decoded once and shared; a different one is decoded on its own", () => {
+    const header = encodeMsgpack({ serializer: "msgpack", "num-sub-frames": 1 })
+    const other = encodeMsgpack({ serializer: "msgpack", compression: [null], "num-sub-frames": 1 })
+    const frames = [
+      encodeMsgpack({ status: "OK", data: { a: { "__Serialized__": 1 }, b: { "__Serialized__": 3 }, c: { "__Serialized__": 5 } } }),
+      header,
+      encodeMsgpack(1),
+      header.slice(),
+      encodeMsgpack(2),
+      other,
+      encodeMsgpack(3)
+    ]
+    const decoded = decodeMessage(frames)
+    assert(decoded._tag === "Right")
+    const data = (decoded.right as { data: Record<string, Serialized> }).data
+    assert.strictEqual(data.a!.header, data.b!.header)
+    assert.deepStrictEqual(data.c!.header, { serializer: "msgpack", compression: [null], "num-sub-frames": 1 })
+    assert.deepStrictEqual(["a", "b", "c"].map((k) => deserialize(data[k]!)), [1, 2, 3].map((v) => Either.right(v)))
+  })
 })

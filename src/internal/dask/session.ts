@@ -34,7 +34,7 @@ import type {
 import type * as Task from "../../Task.js"
 import type { Address, CommError } from "../wire/connection.js"
 import * as Graph from "./graph.js"
-import { checkValue, deserialize, Normalized, Serialized, ToSerialize } from "../wire/message.js"
+import { checkValue, deserialize, Normalized, sameBytes, Serialized, ToSerialize } from "../wire/message.js"
 import { pickledTypeName } from "../wire/pickle.js"
 import * as Rpc from "../wire/rpc.js"
 import * as Stream from "./stream.js"
@@ -164,8 +164,16 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
 
     // --- scheduler → client -------------------------------------------------
     const typeNames = new Map<string, string>()
+    // Results of one map share their type: the last one is compared byte by byte, no string per report.
+    let lastType: { readonly bytes: Uint8Array; readonly name: string } | undefined
     const typeName = (bytes: unknown): string | undefined => {
       if (!(bytes instanceof Uint8Array)) return undefined
+      if (lastType !== undefined && sameBytes(bytes, lastType.bytes)) return lastType.name
+      const name = typeNameOf(bytes)
+      if (bytes.length <= 256) lastType = { bytes: bytes.slice(), name }
+      return name
+    }
+    const typeNameOf = (bytes: Uint8Array): string => {
       const id = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1")
       let name = typeNames.get(id)
       if (name === undefined) {

@@ -13,7 +13,7 @@ import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
 import { ConnectError, ConnectionLostError, ProtocolError } from "../../Errors.js"
 import { encodeFrames, FrameReader } from "./framing.js"
-import { decodeMessage, encodeMessage } from "./message.js"
+import { decodeMessageOr, encodeMessage } from "./message.js"
 
 /** A parsed `tcp://host:port`. @internal */
 export interface Address {
@@ -120,13 +120,13 @@ export const connect = (
       if (Either.isLeft(pushed)) return end(socket, pushed.left)
       const messages = pushed.right
       for (let i = 0; i < messages.length; i++) {
-        const decoded = decodeMessage(messages[i]!)
-        if (Either.isLeft(decoded)) return end(socket, decoded.left)
+        const decoded = decodeMessageOr(messages[i]!)
+        if (decoded instanceof ProtocolError) return end(socket, decoded)
         if (handshaken) {
-          options.onMessage(decoded.right)
+          options.onMessage(decoded)
           if (ended !== undefined) return
         } else {
-          const value = decoded.right
+          const value = decoded
           if (getField(value, "pickle-protocol") === undefined || !hasField(value, "compression")) {
             return end(
               socket,

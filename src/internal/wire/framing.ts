@@ -123,7 +123,6 @@ export class FrameReader {
       const preludeEnd = 16 + 8 * this.count
       if (this.buffered < preludeEnd) return undefined
       const raw = this.copyOut(16, 8 * this.count)
-      const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength)
       const lengths: Array<number> = new Array(this.count)
       // The declared length covers the prelude and every frame (2022.12), or only the
       // frames before the first uncompressed buffer (2024.12, distributed/comm/tcp.py
@@ -133,7 +132,7 @@ export class FrameReader {
       let boundary = this.total === prelude
       let sum = 0
       for (let i = 0; i < this.count; i++) {
-        const length = u64(view, 8 * i)
+        const length = u64(raw, 8 * i)
         sum += length
         lengths[i] = length
         if (prelude + sum === this.total) boundary = true
@@ -167,8 +166,9 @@ export class FrameReader {
   }
 
   private readU64(offset: number): number {
-    const raw = this.copyOut(offset, 8)
-    return u64(new DataView(raw.buffer, raw.byteOffset, 8), 0)
+    const first = this.chunks[0]!
+    // The usual case reads in place: no copy, no DataView per message.
+    return offset + 8 <= first.length ? u64(first, offset) : u64(this.copyOut(offset, 8), 0)
   }
 
   /** Copies `length` bytes at `offset` of the buffered input, across chunks. */
@@ -217,10 +217,10 @@ export class FrameReader {
   }
 }
 
-/** A u64 as a number; values of 2^53 and above come back as `Infinity` (always over any bound). */
-const u64 = (view: DataView, offset: number): number => {
-  const lo = view.getUint32(offset, true)
-  const hi = view.getUint32(offset + 4, true)
+/** A little-endian u64 as a number; values of 2^53 and above come back as `Infinity` (always over any bound). */
+const u64 = (b: Uint8Array, offset: number): number => {
+  const lo = (b[offset]! | (b[offset + 1]! << 8) | (b[offset + 2]! << 16)) + b[offset + 3]! * 0x100_0000
+  const hi = (b[offset + 4]! | (b[offset + 5]! << 8) | (b[offset + 6]! << 16)) + b[offset + 7]! * 0x100_0000
   return hi >= 0x20_0000 ? Infinity : hi * TWO_32 + lo
 }
 

@@ -225,12 +225,23 @@ const mapsToObjects = (value: unknown): unknown => {
  * @internal
  */
 export const decodeMsgpack = (bytes: Uint8Array): Either.Either<unknown, string> => {
+  const decoded = decodeMsgpackOr(bytes)
+  return decoded instanceof MsgpackFailure ? Either.left(decoded.reason) : Either.right(decoded)
+}
+
+/** Why bytes are not one msgpack value (a decoded value is never an instance of this class). */
+class MsgpackFailure {
+  constructor(readonly reason: string) {}
+}
+
+/** {@link decodeMsgpack} for the receive path: the value, or a `MsgpackFailure` (no Either per message). */
+const decodeMsgpackOr = (bytes: Uint8Array): unknown => {
   const scanned = scan(bytes, MAX_DEPTH)
-  if (typeof scanned === "string") return Either.left(scanned)
+  if (typeof scanned === "string") return new MsgpackFailure(scanned)
   try {
-    return Either.right(scanned.stringKeys ? unpackrObjects.unpack(bytes) : mapsToObjects(unpackrMaps.unpack(bytes)))
+    return scanned.stringKeys ? unpackrObjects.unpack(bytes) : mapsToObjects(unpackrMaps.unpack(bytes))
   } catch (error) {
-    return Either.left(`msgpack: ${error instanceof Error ? error.message : String(error)}`)
+    return new MsgpackFailure(`msgpack: ${error instanceof Error ? error.message : String(error)}`)
   }
 }
 
@@ -253,15 +264,33 @@ const hasOwn = (o: object, key: string) => Object.prototype.hasOwnProperty.call(
 const subFrameOffset = (marker: unknown): number | undefined =>
   marker === true ? 1 : typeof marker === "number" && Number.isInteger(marker) && marker > 0 ? marker : undefined
 
+/** The last small sub-header decoded (its bytes copied: the frame's buffer is the peer's). */
+let lastHeader: { readonly bytes: Uint8Array; readonly header: Record<string, unknown> } | undefined
+
+/** Byte equality of two short arrays (cache checks on the receive path). @internal */
+export const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
 const readSubFrames = (
   frames: ReadonlyArray<Uint8Array>,
   offset: number,
   revive: boolean
 ): { header: Record<string, unknown>; frames: ReadonlyArray<Uint8Array> } => {
   if (offset >= frames.length) throw new MessageFault(`sub-header frame ${offset} of ${frames.length} frames`)
-  const decoded = decodeMsgpack(frames[offset]!)
-  if (Either.isLeft(decoded)) throw new MessageFault(`sub-header: ${decoded.left}`)
-  const header = revive ? reviveValue(decoded.right, [], 0) : decoded.right
+  const bytes = frames[offset]!
+  let header: unknown
+  if (revive && lastHeader !== undefined && sameBytes(bytes, lastHeader.bytes)) {
+    // A gather reply repeats one sub-header per key: decoded once, shared (headers are read, never written).
+    header = lastHeader.header
+  } else {
+    const decoded = decodeMsgpackOr(bytes)
+    if (decoded instanceof MsgpackFailure) throw new MessageFault(`sub-header: ${decoded.reason}`)
+    header = revive ? reviveValue(decoded, [], 0) : decoded
+    if (revive && bytes.length <= 256 && isPlainObject(header)) lastHeader = { bytes: bytes.slice(), header }
+  }
   if (!isPlainObject(header)) throw new MessageFault("sub-header is not a map")
   const count = header["num-sub-frames"]
   if (typeof count !== "number" || !Number.isInteger(count) || count < 0) {
@@ -324,13 +353,25 @@ const reviveValue = (value: unknown, frames: ReadonlyArray<Uint8Array>, depth: n
  * @internal
  */
 export const decodeMessage = (frames: ReadonlyArray<Uint8Array>): Either.Either<unknown, ProtocolError> => {
-  if (frames.length === 0) return Either.left(malformedMessage("message without frames"))
-  const root = decodeMsgpack(frames[0]!)
-  if (Either.isLeft(root)) return Either.left(malformedMessage(root.left))
+  const decoded = decodeMessageOr(frames)
+  return decoded instanceof ProtocolError ? Either.left(decoded) : Either.right(decoded)
+}
+
+/**
+ * {@link decodeMessage} for the receive path: the message, or a
+ * `ProtocolError` (a decoded message is never one), without an Either per
+ * message.
+ *
+ * @internal
+ */
+export const decodeMessageOr = (frames: ReadonlyArray<Uint8Array>): unknown => {
+  if (frames.length === 0) return malformedMessage("message without frames")
+  const root = decodeMsgpackOr(frames[0]!)
+  if (root instanceof MsgpackFailure) return malformedMessage(root.reason)
   try {
-    return Either.right(reviveValue(root.right, frames, 0))
+    return reviveValue(root, frames, 0)
   } catch (error) {
-    return Either.left(malformedMessage(error instanceof MessageFault ? error.message : String(error)))
+    return malformedMessage(error instanceof MessageFault ? error.message : String(error))
   }
 }
 
