@@ -559,7 +559,8 @@ export class ClientImpl {
     metrics.releases.unsafeUpdate(keys.length, this.labels)
     const round = this.releaseRound
     for (let i = 0; i < keys.length; i++) this.releasing.set(keys[i]!, round)
-    if (!this.barrierOut && !this.closed) this.requestBarrier()
+    if (this.barrierOut) this.lateRelease = true
+    else if (!this.closed) this.requestBarrier()
   }
 
   // ---- per-key ordering across channels ------------------------------------
@@ -577,16 +578,24 @@ export class ClientImpl {
   /** Keys whose release went to the session and is not yet known to be processed → the barrier round covering it. */
   private readonly releasing = new Map<Key, number>()
   private releaseRound = 0
+  /** One barrier at a time; it covers releases of rounds up to `barrierRound`. */
   private barrierOut = false
+  private barrierRound = 0
+  /** A release was sent while the barrier was out (it is not covered by it). */
+  private lateRelease = false
+  private readonly onBarrier = () => this.barrierDone()
 
   private requestBarrier(): void {
     this.barrierOut = true
-    const round = this.releaseRound++
-    this.session.barrier(() => this.barrierDone(round))
+    this.barrierRound = this.releaseRound++
+    this.session.barrier(this.onBarrier)
   }
 
-  private barrierDone(round: number): void {
+  private barrierDone(): void {
     this.barrierOut = false
+    if (!this.lateRelease) return this.releasing.clear()
+    this.lateRelease = false
+    const round = this.barrierRound
     for (const [key, r] of this.releasing) if (r <= round) this.releasing.delete(key)
     if (this.releasing.size > 0 && !this.closed) this.requestBarrier()
   }
