@@ -70,7 +70,8 @@ export interface Options {
   /**
    * When the stream is lost, a `ConnectionLost` report is emitted and
    * connecting is retried on this schedule; on success the client is
-   * registered again and a `Reconnected` report emitted. Messages sent while
+   * registered again and a `Reconnected` report emitted (`restarted` when the
+   * scheduler's identity changed: a new process). Messages sent while
    * disconnected are delivered after re-registration. When the schedule ends
    * without success, pending and later submissions fail with
    * `ConnectionLostError`. Default: exponential from 100 ms, capped at 5 s,

@@ -139,7 +139,12 @@ export const detach = <A, E>(self: Future<A, E>): Effect.Effect<Future<A, E>, Cl
 /**
  * A handle on an existing key (computed by someone else, published, ...),
  * bound to the given client or to the current one. The scheduler is told this
- * client wants the key (`client-desires-keys`) if it did not already.
+ * client wants the key (`client-desires-keys`) if it did not already. Any
+ * name is accepted, as Dask's `Future(key)`; until the scheduler reports on
+ * the key, a graph depending on it first checks that the scheduler has it
+ * (else the submit fails with `LostDataError`, reason "unknown to the
+ * scheduler"). Taken again right after the last handle's release, the key
+ * keeps its value if that release was still queued (it is withdrawn).
  *
  * @since 0.1.0
  * @category constructors
