@@ -308,3 +308,16 @@ export type SchedulerError =
  * @category errors
  */
 export type FutureError = RemoteError | CancelledError | LostDataError | ClientClosedError | SchedulerError
+
+/**
+ * A Node Dask worker could not start: its task modules failed to load, it
+ * could not listen, or the scheduler did not accept it.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class DaskWorkerError extends Data.TaggedError("DaskWorkerError")<{
+  readonly reason: "Options" | "Listen" | "Register"
+  readonly message: string
+  readonly cause?: unknown
+}> {}

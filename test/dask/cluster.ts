@@ -47,6 +47,10 @@ export interface Cluster {
   readonly workers: ReadonlyArray<string>
   readonly schedulerPid: number
   readonly workerPids: ReadonlyArray<number>
+  /** Node workers (`effect-dask worker`), in the order started. */
+  readonly nodeWorkers: ReadonlyArray<NodeWorkerProc>
+  /** Starts one more Node worker and waits until it has registered. */
+  readonly addNodeWorker: (options?: NodeWorkerOptions) => Promise<NodeWorkerProc>
   /**
    * Runs a Python snippet in a fresh interpreter with its own `distributed.Client`
    * (`client`, `address` and `json` are in scope). The snippet prints one JSON value, or
@@ -79,6 +83,80 @@ export interface ClusterOptions {
   readonly schedulerConfig?: Record<string, string>
   /** Readiness timeout in ms (default 30 000). */
   readonly timeout?: number
+  /** Node workers to start beside the Python ones (default 0). */
+  readonly nodeWorkers?: number
+  /** Options of those Node workers. */
+  readonly node?: NodeWorkerOptions
+}
+
+export interface NodeWorkerOptions {
+  /** Task modules (paths relative to the repository root, or absolute). */
+  readonly tasks?: ReadonlyArray<string>
+  /** Default 1. */
+  readonly nthreads?: number
+  readonly name?: string
+  /** Extra CLI arguments. */
+  readonly args?: ReadonlyArray<string>
+}
+
+export interface NodeWorkerProc {
+  readonly address: string
+  readonly pid: number
+  readonly name: string
+  /** Output so far (stdout and stderr). */
+  readonly output: () => string
+  /** Sends a signal; resolves when the process has exited. */
+  readonly kill: (signal: NodeJS.Signals) => Promise<{ code: number | null; signal: string | null }>
+}
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..")
+
+let nodeWorkerCount = 0
+
+const startNodeWorker = async (address: string, options: NodeWorkerOptions, timeout: number): Promise<{ proc: Proc; info: NodeWorkerProc }> => {
+  const name = options.name ?? `node-${process.pid}-${++nodeWorkerCount}`
+  const argv = [
+    ...(setpriv ? [setpriv, "--pdeathsig", "KILL"] : []),
+    process.execPath,
+    "--import",
+    "tsx",
+    path.join(repoRoot, "src", "cli.ts"),
+    "worker",
+    address,
+    "--nthreads",
+    String(options.nthreads ?? 1),
+    "--name",
+    name,
+    ...(options.tasks ?? []).flatMap((t) => ["--tasks", path.resolve(repoRoot, t)]),
+    ...(options.args ?? [])
+  ]
+  const proc = start(`effect-dask worker ${name}`, argv, { ...process.env, NODE_OPTIONS: "" })
+  let timer: NodeJS.Timeout | undefined
+  try {
+    const m = await Promise.race([
+      waitFor(proc, /Start worker at:\s+(tcp:\/\/\S+)/),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`not ready after ${timeout} ms`)), timeout)
+      })
+    ])
+    const info: NodeWorkerProc = {
+      address: m[1]!,
+      pid: proc.child.pid!,
+      name,
+      output: proc.output,
+      kill: async (signal) => {
+        if (isRunning(proc)) proc.child.kill(signal)
+        await proc.exited
+        return { code: proc.child.exitCode, signal: proc.child.signalCode }
+      }
+    }
+    return { proc, info }
+  } catch (e) {
+    await terminate(proc, 0)
+    throw new Error(`Node worker failed to start: ${(e as Error).message}\n${tail(proc)}`)
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 // --- where things are ------------------------------------------------------------------
@@ -461,6 +539,21 @@ export const startCluster = async (version: DaskVersion, options: ClusterOptions
     clearTimeout(timer)
   }
 
+  const nodeProcs: Array<Proc> = []
+  const nodeInfos: Array<NodeWorkerProc> = []
+  const addNodeWorker = async (o?: NodeWorkerOptions) => {
+    const { proc, info } = await startNodeWorker(address, { ...options.node, ...o }, timeout)
+    nodeProcs.push(proc)
+    nodeInfos.push(info)
+    return info
+  }
+  try {
+    await Promise.all(Array.from({ length: options.nodeWorkers ?? 0 }, () => addNodeWorker()))
+  } catch (e) {
+    await Promise.all([...all, ...nodeProcs].map((p) => terminate(p, 0)))
+    throw e
+  }
+
   // Started on first use, then kept: a state query is then a few ms, not an interpreter start.
   let observer: Observer | undefined
   const getObserver = async () => {
@@ -481,6 +574,8 @@ export const startCluster = async (version: DaskVersion, options: ClusterOptions
     workers,
     schedulerPid: scheduler.child.pid!,
     workerPids: workerProcs.map((w) => w.child.pid!),
+    nodeWorkers: nodeInfos,
+    addNodeWorker,
     py: (code) => runSnippet(version, address, code),
     state: async () => (await (await getObserver()).request("state")) as ClusterState,
     killScheduler: async () => {
@@ -499,7 +594,7 @@ export const startCluster = async (version: DaskVersion, options: ClusterOptions
     stop: async () => {
       // Workers first: a worker told to close while its scheduler is closing too can wait
       // seconds for it; closing before the scheduler takes ~0.1 s.
-      await Promise.all([stopObserver(), ...workerProcs.map((w) => terminate(w, 3_000))])
+      await Promise.all([stopObserver(), ...[...workerProcs, ...nodeProcs].map((w) => terminate(w, 3_000))])
       await terminate(scheduler, 3_000)
     }
   }

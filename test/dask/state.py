@@ -40,13 +40,12 @@ def _scheduler_view(dask_scheduler, observer):
     return {"tasks": tasks, "clients": clients}
 
 
-def _worker_data(dask_worker):
-    return sorted(_key(key) for key in dask_worker.data)
-
-
 def state(client):
     view = client.run_on_scheduler(_scheduler_view, observer=client.id)
-    view["workerData"] = client.run(_worker_data)
+    # The `keys` RPC (Worker.keys: the keys in `data`) is answered by Python and Node
+    # workers alike; `Client.run` is not (a Node worker runs no Python).
+    keys = client.sync(client.scheduler.broadcast, msg={"op": "keys"})
+    view["workerData"] = {addr: sorted(_key(k) for k in ks) for addr, ks in keys.items()}
     return view
 
 

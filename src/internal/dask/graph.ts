@@ -14,6 +14,7 @@ import { UnsupportedTaskError } from "../../Errors.js"
 import { KeyRef, retriesOf, type TaskOptions, type TaskSpec } from "../../Scheduler.js"
 import type * as Task from "../../Task.js"
 import { fifoTimeoutSeconds } from "../options.js"
+import * as JsTask from "../wire/jsTask.js"
 import { normalizeValue } from "../wire/message.js"
 import { defineEntry, pickleGlobal, PyGlobal, PyObject, PyTuple, writePickle } from "../wire/pickle.js"
 
@@ -49,13 +50,22 @@ export const splitCallable = (python: string): readonly [module: string, name: s
 }
 
 /**
- * Refuses a task this backend cannot run: no `python` callable, or one not
- * of the form `module.attr`.
+ * Whether a task goes to Dask as a JS task (run by Node workers, `DaskWorker`):
+ * it has a JS implementation and no Python callable.
+ *
+ * @internal
+ */
+export const isJsTask = (task: Task.Any): boolean => task.python === undefined && task.run !== undefined
+
+/**
+ * Refuses a task this backend cannot run: neither a JS implementation nor a
+ * `python` callable, or a callable not of the form `module.attr`.
  *
  * @internal
  */
 export const checkTask = (task: Task.Any): UnsupportedTaskError | undefined => {
   if (task.python === undefined) {
+    if (task.run !== undefined) return undefined
     return new UnsupportedTaskError({
       task: task.name,
       backend: BACKEND,
@@ -182,6 +192,7 @@ export const prepareCall = (
 ): PreparedCall | UnsupportedTaskError => {
   const refused = checkTask(task)
   if (refused !== undefined) return refused
+  if (task.python === undefined) return prepareJsCall(task, args, dialect, key)
   const callable = callableOf(task.python!)!
   const refs = new Set<string>()
   const substituted = substitute(args, refs, 0)
@@ -195,6 +206,137 @@ export const prepareCall = (
   const runSpec = { function: callable.pickled, args: normalized.value }
   return new PreparedCall(dialect, runSpec, refs.size === 0 ? undefined : Array.from(refs))
 }
+
+const MARKER_PICKLE = pickleGlobal(JsTask.MARKER_MODULE, JsTask.MARKER_NAME)
+const MARKER = new PyGlobal(JsTask.MARKER_MODULE, JsTask.MARKER_NAME)
+const TASK = new PyGlobal("dask._task_spec", "Task")
+
+/**
+ * A JS task's 2024.12 arguments after the key and the marker; the
+ * `dask._task_spec.Task(key, marker, *args)` is built once the key is known.
+ */
+class JsTask2024 {
+  constructor(readonly args: ReadonlyArray<unknown>) {}
+}
+
+/**
+ * A JS task (worker protocol §12): the marker callable, then the tag and the
+ * task name, then the arguments with every KeyRef as its key string (the
+ * Node worker substitutes dependency keys at any depth, as Dask's
+ * `pack_data`). 2022.12 declares dependencies in `dependencies`; 2024.12 as
+ * top-level `TaskRef`s after a separator (`Task.__init__` only registers
+ * top-level references), which the worker drops.
+ */
+const prepareJsCall = (
+  task: Task.Any,
+  args: ReadonlyArray<unknown>,
+  dialect: "2022.12" | "2024.12",
+  key: string
+): PreparedCall | UnsupportedTaskError => {
+  const refs = new Set<string>()
+  const substituted = substitute(args, refs, 0) as ReadonlyArray<unknown>
+  const normalized = normalizeValue(substituted)
+  if (typeof normalized === "string") return argsRefusal(task, key, normalized)
+  if (dialect === "2024.12") {
+    const deps = refs.size === 0 ? [] : [JsTask.DEPS_SEPARATOR, ...Array.from(refs, (k) => new PyObject(TASK_REF, [k]))]
+    return new PreparedCall(dialect, new JsTask2024([JsTask.TAG, task.name, ...substituted, ...deps]), undefined)
+  }
+  const marker = markerKey(substituted)
+  if (marker !== undefined) return markerRefusal(task, key, marker)
+  return new PreparedCall(
+    dialect,
+    { function: MARKER_PICKLE, args: [JsTask.TAG, task.name, ...(normalized.value as ReadonlyArray<unknown>)] },
+    refs.size === 0 ? undefined : Array.from(refs)
+  )
+}
+
+/**
+ * Where the tasks of one client may run, from the scheduler's view of its
+ * workers (`identity`): when Node workers (resource `js`) are present,
+ * Python tasks without placement options of their own are restricted to the
+ * other workers, so none lands on a worker that cannot run it (§12.3);
+ * JS tasks always require the `js` resource.
+ *
+ * @internal
+ */
+export class Placement {
+  /** Effective options of Python tasks, by the call's own options (`undefined` → `none`). */
+  private readonly python = new WeakMap<TaskOptions, TaskOptions>()
+  private readonly pythonNone: TaskOptions | undefined
+  constructor(
+    /** Workers without the `js` resource; `undefined` when there is no Node worker. */
+    readonly pythonWorkers: ReadonlyArray<string> | undefined
+  ) {
+    this.pythonNone = pythonWorkers !== undefined && pythonWorkers.length > 0 ? { workers: pythonWorkers } : undefined
+  }
+
+  /** The options a Python task is sent with. */
+  forPython(options: TaskOptions | undefined): TaskOptions | undefined {
+    if (this.pythonNone === undefined) return options
+    if (options === undefined) return this.pythonNone
+    if (options.workers !== undefined || options.resources !== undefined) return options
+    let out = this.python.get(options)
+    if (out === undefined) {
+      out = { ...options, workers: this.pythonNone.workers }
+      this.python.set(options, out)
+    }
+    return out
+  }
+
+  /**
+   * The options a JS task is sent with: `resources: {js: 1}` added, and
+   * `allowOtherWorkers` dropped: with loose restrictions Dask ignores the
+   * resource restriction too when the listed workers are gone, and would
+   * hand the task to a Python worker, which holds it forever (`constrained`).
+   */
+  static forJs(options: TaskOptions | undefined): TaskOptions {
+    if (options === undefined) return JS_ONLY
+    if (options.resources?.[JsTask.RESOURCE] !== undefined && options.allowOtherWorkers !== true) return options
+    let out = jsOptions.get(options)
+    if (out === undefined) {
+      const { allowOtherWorkers: _loose, ...rest } = options
+      out = { ...rest, resources: { [JsTask.RESOURCE]: 1, ...options.resources } }
+      jsOptions.set(options, out)
+    }
+    return out
+  }
+}
+
+const JS_ONLY: TaskOptions = { resources: { [JsTask.RESOURCE]: 1 } }
+const jsOptions = new WeakMap<TaskOptions, TaskOptions>()
+
+/** No Node worker known: Python tasks go anywhere. @internal */
+export const NO_PLACEMENT = new Placement(undefined)
+
+/**
+ * The placement for the scheduler's `identity` reply (`workers: {address:
+ * {resources}}`); `previous` when the worker sets did not change.
+ *
+ * @internal
+ */
+export const placementOf = (identity: unknown, previous: Placement): Placement => {
+  const workers = identity instanceof Map ? identity.get("workers") : (identity as Record<string, unknown> | null)?.["workers"]
+  if (typeof workers !== "object" || workers === null) return previous
+  const entries: Array<[unknown, unknown]> = workers instanceof Map ? Array.from(workers) : Object.entries(workers)
+  const python: Array<string> = []
+  let js = false
+  for (const [address, info] of entries) {
+    if (typeof address !== "string") continue
+    const resources = info instanceof Map ? info.get("resources") : (info as Record<string, unknown> | null)?.["resources"]
+    const hasJs = resources instanceof Map ? resources.has(JsTask.RESOURCE) : typeof resources === "object" && resources !== null && JsTask.RESOURCE in resources
+    if (hasJs) js = true
+    else python.push(address)
+  }
+  const next = js ? python.sort() : undefined
+  const prev = previous.pythonWorkers
+  if (next === undefined && prev === undefined) return previous
+  if (next !== undefined && prev !== undefined && next.length === prev.length && next.every((a, i) => a === prev[i])) return previous
+  return new Placement(next)
+}
+
+/** The options a task is sent with under `placement`. */
+const placedOptions = (spec: TaskSpec, placement: Placement): TaskOptions | undefined =>
+  isJsTask(spec.task) ? Placement.forJs(spec.options) : placement.forPython(spec.options)
 
 /** The spec's prepared form for `dialect`, prepared now if the client did not (or for another dialect). */
 const preparedOf = (spec: TaskSpec, dialect: "2022.12" | "2024.12"): PreparedCall | UnsupportedTaskError => {
@@ -251,7 +393,8 @@ const dependenciesOf = (declared: ReadonlyArray<string>, refs: ReadonlyArray<str
 export const updateGraph2022 = (
   tasks: ReadonlyArray<TaskSpec>,
   keys: ReadonlyArray<string>,
-  clientId: string
+  clientId: string,
+  placement: Placement = NO_PLACEMENT
 ): Either.Either<Record<string, unknown>, UnsupportedTaskError> => {
   const runSpecs: Record<string, unknown> = {}
   const dependencies: Record<string, unknown> = {}
@@ -273,7 +416,7 @@ export const updateGraph2022 = (
       defineEntry(retries, spec.key, r)
       anyRetries = true
     }
-    const o = spec.options
+    const o = placedOptions(spec, placement)
     if (o !== undefined) {
       scheduling ??= { user_priority: {}, restrictions: {}, loose_restrictions: [], resources: {} }
       if (o.priority !== undefined) defineEntry(scheduling.user_priority, spec.key, o.priority)
@@ -393,7 +536,8 @@ export const pickleGraph = (layers: Map<string, unknown>): Uint8Array =>
 export const updateGraph2024 = (
   tasks: ReadonlyArray<TaskSpec>,
   keys: ReadonlyArray<string>,
-  _clientId: string
+  _clientId: string,
+  placement: Placement = NO_PLACEMENT
 ): Either.Either<Record<string, unknown>, UnsupportedTaskError> => {
   // One layer per distinct (options, retries): the tasks of one call share one options object.
   const groups = new Map<TaskOptions | undefined, Map<number, Map<string, unknown>>>()
@@ -401,10 +545,11 @@ export const updateGraph2024 = (
   for (const spec of tasks) {
     const prepared = preparedOf(spec, "2024.12")
     if (prepared instanceof UnsupportedTaskError) return Either.left(prepared)
-    let byRetries = groups.get(spec.options)
+    const options = placedOptions(spec, placement)
+    let byRetries = groups.get(options)
     if (byRetries === undefined) {
       byRetries = new Map()
-      groups.set(spec.options, byRetries)
+      groups.set(options, byRetries)
     }
     const retries = retriesOf(spec)
     let layer = byRetries.get(retries)
@@ -412,7 +557,8 @@ export const updateGraph2024 = (
       layer = new Map()
       byRetries.set(retries, layer)
     }
-    layer.set(spec.key, prepared.payload)
+    const payload = prepared.payload
+    layer.set(spec.key, payload instanceof JsTask2024 ? new PyObject(TASK, [spec.key, MARKER, ...payload.args]) : payload)
     fifoTimeout ??= fifoTimeoutSeconds(spec.options)
   }
   const layers = new Map<string, unknown>()

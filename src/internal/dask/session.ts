@@ -10,7 +10,7 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
-import type * as Schedule from "effect/Schedule"
+import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import {
   ConnectionLostError,
@@ -132,6 +132,9 @@ const keyStatusOf = (state: unknown): KeyStatus => {
       return "missing"
   }
 }
+
+/** How often the session looks at the scheduler's workers (for {@link Graph.Placement}). */
+const PLACEMENT_REFRESH = "1 second"
 
 /** Echo only `packages`: enough for `warning: ""` on both versions. */
 const versionsEcho = (reply: unknown) => ({ packages: field(reply, "packages") ?? {} })
@@ -352,6 +355,19 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
     let identity = yield* schedulerId
     yield* open(initial.reply)
 
+    // Which workers are Node workers (resource `js`): Python tasks then stay off them
+    // (§12.3 of the worker notes). Refreshed in the background; a worker that joins between
+    // two looks is covered at the next one (and a Node worker fails a stray Python task at once).
+    let placement: Graph.Placement = Graph.NO_PLACEMENT
+    const refreshPlacement = Rpc.call(pool, { op: "identity" }).pipe(
+      Effect.map((reply) => {
+        placement = Graph.placementOf(reply, placement)
+      }),
+      Effect.ignore
+    )
+    yield* refreshPlacement
+    runFork(Effect.repeat(refreshPlacement, Schedule.spaced(PLACEMENT_REFRESH)))
+
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
         closing = true
@@ -382,8 +398,8 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
           // prepared for another dialect (the scheduler came back as another version) is
           // encoded again here, and may be refused.
           const encoded = dialect.graph === "2022.12"
-            ? Graph.updateGraph2022(message.tasks, message.keys, clientId)
-            : Graph.updateGraph2024(message.tasks, message.keys, clientId)
+            ? Graph.updateGraph2022(message.tasks, message.keys, clientId, placement)
+            : Graph.updateGraph2024(message.tasks, message.keys, clientId, placement)
           if (Either.isLeft(encoded)) return encoded.left
           const op = encoded.right
           // 2022.12 run_specs hold only values `prepareCall` normalized: packed without another walk.
