@@ -159,7 +159,8 @@ describe.each(versions)("Dask %s (real cluster)", (version) => {
   })
 
   it("a task or arguments Dask cannot run are refused with UnsupportedTaskError before anything is sent", async () => {
-    const jsOnly = Task.make("js-only", (x: number) => x * 2)
+    // Neither a Python callable nor a JS implementation (JS tasks go to Node workers, see dask-worker.test.ts).
+    const jsOnly: Task.Task<[number], number> = { ...Task.python<[number], number>("operator.neg"), python: undefined }
     const outcome = await runWith(cluster, (client) =>
       Effect.gen(function*() {
         const before = yield* Effect.promise(() => cluster.state())
