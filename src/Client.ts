@@ -10,13 +10,16 @@
  * @since 0.1.0
  */
 import type * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import { dual } from "effect/Function"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as SubscriptionRef from "effect/SubscriptionRef"
+import { RemoteError } from "./Errors.js"
 import type {
   CancelledError,
   ClientClosedError,
@@ -29,7 +32,7 @@ import type {
 import type { Future } from "./Future.js"
 import * as internal from "./internal/client.js"
 import type * as SchedulerTypes from "./Scheduler.js"
-import type { Key, TaskOptions, WorkerInfo } from "./Scheduler.js"
+import type { Key, RunOutcome, TaskOptions, WorkerInfo } from "./Scheduler.js"
 import { Scheduler } from "./Scheduler.js"
 import type * as Task from "./Task.js"
 
@@ -503,3 +506,105 @@ export const unpublishDataset = (name: string): Effect.Effect<void, SchedulerErr
 export const listDatasets: Effect.Effect<ReadonlyArray<string>, SchedulerError | NoClientError> = use((client) =>
   client.session.listDatasets()
 )
+
+/**
+ * Re-runs the futures' erred keys (and their erred dependencies) on the
+ * scheduler (Dask's `Client.retry`). The handles stay: their state goes back
+ * to pending, then to the new outcome. Keys that did not err are left alone.
+ *
+ * @since 0.2.0
+ * @category lifetimes
+ */
+export const retry = (futures: ReadonlyArray<Future<any, any>>): Effect.Effect<void, SchedulerError | ClientClosedError> =>
+  futures.length === 0 ? Effect.void : impl(futures[0]!).client.retry(impls(futures))
+
+/**
+ * Restarts the cluster (Dask's `Client.restart`): every task is forgotten,
+ * workers come back empty. Returns once this client processed the restart:
+ * every handle taken before is stale (its release sends nothing) and new
+ * submissions run on the fresh workers. Other clients see the restart too.
+ *
+ * @since 0.2.0
+ * @category lifetimes
+ */
+export const restart = (
+  options?: { readonly timeout?: Duration.DurationInput | undefined }
+): Effect.Effect<void, SchedulerError | ClientClosedError | NoClientError> =>
+  use((client) => client.restart(Duration.decode(options?.timeout ?? "120 seconds")))
+
+/**
+ * What {@link run} got from one worker: the decoded return value, or the
+ * remote failure as a `RemoteError`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type RunResult = Either.Either<unknown, RemoteError>
+
+const runResult = (o: RunOutcome, where: string): RunResult =>
+  o._tag === "Value"
+    ? Either.right(o.value)
+    : Either.left(RemoteError.fromText(where, o.error.type, o.error.message, o.error.traceback))
+
+/**
+ * Runs an importable Python callable, named by its import path
+ * (`"os.getpid"`), on every worker or the listed ones (Dask's `Client.run`):
+ * one result per worker address, each a decoded value or a `RemoteError`.
+ * Arguments are scalars, lists, tuples and plain objects. Only a Dask
+ * backend runs Python; the others fail with `UnsupportedTaskError`.
+ *
+ * @since 0.2.0
+ * @category inspection
+ */
+export const run = (
+  callable: string,
+  args: ReadonlyArray<unknown> = [],
+  options?: { readonly workers?: ReadonlyArray<string> | undefined }
+): Effect.Effect<ReadonlyMap<string, RunResult>, SchedulerError | UnsupportedTaskError | NoClientError> =>
+  use((client) =>
+    Effect.map(client.session.run(callable, args, { _tag: "Workers", workers: options?.workers }), (outcomes) => {
+      const out = new Map<string, RunResult>()
+      for (const [worker, o] of outcomes) out.set(worker, runResult(o, worker))
+      return out
+    })
+  )
+
+/**
+ * Runs an importable Python callable on the scheduler (Dask's
+ * `Client.run_on_scheduler`); a failure of the callable is a `RemoteError`.
+ *
+ * @since 0.2.0
+ * @category inspection
+ */
+export const runOnScheduler = (
+  callable: string,
+  args: ReadonlyArray<unknown> = []
+): Effect.Effect<unknown, RemoteError | SchedulerError | UnsupportedTaskError | NoClientError> =>
+  use((client) =>
+    Effect.flatMap(client.session.run(callable, args, { _tag: "Scheduler" }), (outcomes) => {
+      const [where, o] = outcomes.entries().next().value ?? [client.address, undefined]
+      if (o === undefined) return Effect.die(new Error("run_function gave no reply"))
+      return Either.match(runResult(o, where), { onLeft: Effect.fail, onRight: Effect.succeed })
+    })
+  )
+
+/**
+ * The futures inside a nested structure (arrays and plain objects), each key
+ * once, in first-seen order (Dask's `futures_of`).
+ *
+ * @since 0.2.0
+ * @category results
+ */
+export const futuresOf = (value: unknown): Array<Future<unknown, unknown>> =>
+  internal.futuresOf(value) as unknown as Array<Future<unknown, unknown>>
+
+/**
+ * Closes a client now (Dask's `Client.close`), before its scope does: it
+ * releases every key it holds in one message, cancels its futures and says
+ * goodbye to the scheduler. Idempotent; later operations on it fail with
+ * `ClientClosedError`.
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const close = (client: Client): Effect.Effect<void> => Effect.sync(() => (client as internal.ClientImpl).close())

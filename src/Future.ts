@@ -7,10 +7,11 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import type { Pipeable } from "effect/Pipeable"
 import type * as Scope from "effect/Scope"
-import type { ClientClosedError, FutureError } from "./Errors.js"
+import type { ClientClosedError, FutureError, SchedulerError } from "./Errors.js"
 import { NoClientError } from "./Errors.js"
 import * as internal from "./internal/client.js"
 import type { Key } from "./Scheduler.js"
@@ -167,3 +168,29 @@ export const fromKey = <A = unknown>(
  */
 export const cancel = <A, E>(self: Future<A, E>, options?: { readonly force?: boolean }): Effect.Effect<void> =>
   impl(self).client.cancel([impl(self)], options?.force ?? false)
+
+/**
+ * Re-runs the future's key if it erred (Dask's `Future.retry`), along with
+ * erred keys it depends on. This handle (and every other on the key) stays
+ * and sees the new outcome.
+ *
+ * @since 0.2.0
+ * @category lifetimes
+ */
+export const retry = <A, E>(self: Future<A, E>): Effect.Effect<void, SchedulerError | ClientClosedError> =>
+  impl(self).client.retry([impl(self)])
+
+/**
+ * Runs `f` once the future is done (finished, erred or cancelled), in a
+ * fiber of its own: Dask's `Future.add_done_callback`, as an Effect fork.
+ * The fiber belongs to the caller's scope, so closing it stops waiting;
+ * `f` sees the future's final status. Equivalent to
+ * `Effect.forkScoped(Effect.zipRight(Future.wait(future), f(future)))`.
+ *
+ * @since 0.2.0
+ * @category lifetimes
+ */
+export const onDone = <A, E, X, E2, R>(
+  self: Future<A, E>,
+  f: (future: Future<A, E>) => Effect.Effect<X, E2, R>
+): Effect.Effect<Fiber.RuntimeFiber<X, E2>, never, R | Scope.Scope> => Effect.forkScoped(Effect.zipRight(wait(self), f(self)))

@@ -118,6 +118,23 @@ export type ClientMessage =
   | { readonly _tag: "Heartbeat" }
   /** `close-client` + `close-stream`: the scheduler releases whatever this client still wants. */
   | { readonly _tag: "Close" }
+  /**
+   * This client now holds (desires) a key it took from a Variable or Queue:
+   * the slot may let go of it (Dask's `variable-future-release` /
+   * `variable-future-received-confirm`, `queue-future-release`). Sent after
+   * the desire, never after a release of the same key.
+   */
+  | {
+    readonly _tag: "Received"
+    readonly kind: "variable" | "queue"
+    readonly name: string
+    readonly key: Key
+    readonly token: string | undefined
+  }
+  /** Deletes a Variable (`variable_delete`); its key is released once every getter confirmed. */
+  | { readonly _tag: "VariableDelete"; readonly name: string }
+  /** Drops this client's reference to a Queue (`queue_release`); the last one releases its keys. */
+  | { readonly _tag: "QueueRelease"; readonly name: string }
 
 /**
  * A remote failure as text.
@@ -276,6 +293,95 @@ export interface Session {
   readonly unpublishDataset: (name: string) => Effect.Effect<void, SchedulerError>
   /** Names of published datasets. */
   readonly listDatasets: () => Effect.Effect<ReadonlyArray<string>, SchedulerError>
+  /**
+   * Re-runs erred keys and what they depend on that erred (Dask's `retry`);
+   * returns the keys it looked at. `TaskRetried` reports follow.
+   */
+  readonly retry: (keys: ReadonlyArray<Key>) => Effect.Effect<ReadonlyArray<Key>, SchedulerError>
+  /**
+   * Restarts the cluster (Dask's `restart`): every task is forgotten, every
+   * client gets a `Restart` report, workers come back empty.
+   */
+  readonly restart: (timeout: Duration.Duration) => Effect.Effect<void, SchedulerError>
+  /**
+   * Runs an importable callable by name on each worker (Dask's `run`) or on
+   * the scheduler (`run_function`); one outcome per worker (or one, keyed by
+   * the scheduler's address).
+   */
+  readonly run: (
+    callable: string,
+    args: ReadonlyArray<unknown>,
+    on: { readonly _tag: "Workers"; readonly workers?: ReadonlyArray<string> | undefined } | { readonly _tag: "Scheduler" }
+  ) => Effect.Effect<ReadonlyMap<string, RunOutcome>, SchedulerError | UnsupportedTaskError>
+  /** Variables, queues, events and locks held by the scheduler. */
+  readonly coordination: Coordination
+}
+
+/**
+ * What one worker (or the scheduler) answered to a `run`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type RunOutcome =
+  | { readonly _tag: "Value"; readonly value: unknown }
+  | { readonly _tag: "Error"; readonly error: ErrorInfo }
+
+/**
+ * What a Variable or Queue slot is given: a key (the slot then keeps it
+ * alive, through its pseudo-client `variable-<name>` / `queue-<name>`) or
+ * small plain data.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Shared =
+  | { readonly _tag: "Key"; readonly key: Key }
+  | { readonly _tag: "Data"; readonly value: unknown }
+
+/**
+ * What a getter takes from a Variable or Queue. A key must be acquired by the
+ * client (desired) and then confirmed with a `Received` message.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Received =
+  | { readonly _tag: "Data"; readonly value: unknown }
+  | { readonly _tag: "Key"; readonly key: Key; readonly token: string | undefined }
+
+/**
+ * Dask's scheduler extensions for coordination, as request/reply calls.
+ * Timeouts are the scheduler's: `undefined` waits for ever; a timeout that
+ * passes gives `Option.none()` / `false`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Coordination {
+  /** `variable_set`: the Variable holds `value` (replacing, and later releasing, an earlier key). */
+  readonly variableSet: (name: string, value: Shared) => Effect.Effect<void, SchedulerError>
+  /** `variable_get`: waits until the Variable is set. */
+  readonly variableGet: (name: string, timeout: Duration.Duration | undefined) => Effect.Effect<Option.Option<Received>, SchedulerError>
+  /** `queue_create`: creates the Queue or takes one more client reference on it. */
+  readonly queueCreate: (name: string, maxsize: number) => Effect.Effect<void, SchedulerError>
+  /** `queue_put`: `false` when the Queue stayed full past the timeout. */
+  readonly queuePut: (name: string, value: Shared, timeout: Duration.Duration | undefined) => Effect.Effect<boolean, SchedulerError>
+  /** `queue_get` of one item: waits until there is one. */
+  readonly queueGet: (name: string, timeout: Duration.Duration | undefined) => Effect.Effect<Option.Option<Received>, SchedulerError>
+  /** `queue_get` with `batch`: `n` items (waiting for them), or every item there now. */
+  readonly queueGetBatch: (name: string, n: number | "available") => Effect.Effect<ReadonlyArray<Received>, SchedulerError>
+  /** `queue_qsize`. */
+  readonly queueSize: (name: string) => Effect.Effect<number, SchedulerError>
+  /** `event_wait`: `false` when the timeout passed first. */
+  readonly eventWait: (name: string, timeout: Duration.Duration | undefined) => Effect.Effect<boolean, SchedulerError>
+  readonly eventSet: (name: string) => Effect.Effect<void, SchedulerError>
+  readonly eventClear: (name: string) => Effect.Effect<void, SchedulerError>
+  readonly eventIsSet: (name: string) => Effect.Effect<boolean, SchedulerError>
+  /** Acquires lock `name` for holder `id`: `false` when the timeout passed first (a zero timeout does not wait). */
+  readonly lockAcquire: (name: string, id: string, timeout: Duration.Duration | undefined) => Effect.Effect<boolean, SchedulerError>
+  /** Releases lock `name` held by `id`. */
+  readonly lockRelease: (name: string, id: string) => Effect.Effect<void, SchedulerError>
 }
 
 /**

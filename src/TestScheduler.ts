@@ -63,6 +63,18 @@ export class ScriptError extends Data.TaggedError("ScriptError")<{
 }> {}
 
 /**
+ * A request/reply call as the test scheduler received it.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface RecordedCall {
+  readonly clientId: string
+  readonly call: "retry" | "restart" | "run" | "runOnScheduler"
+  readonly args: ReadonlyArray<unknown>
+}
+
+/**
  * Control over the test scheduler. Every scripting operation waits until the
  * clients have processed the reports it sent.
  *
@@ -74,6 +86,8 @@ export class TestScheduler extends Context.Tag("effect-dask/TestScheduler")<Test
   readonly messages: Effect.Effect<ReadonlyArray<Recorded>>
   /** Forgets the recorded messages (interest bookkeeping is kept). */
   readonly clearMessages: Effect.Effect<void>
+  /** Request/reply calls that change the scheduler (`retry`, `restart`, `run`, `runOnScheduler`), in order. */
+  readonly calls: Effect.Effect<ReadonlyArray<RecordedCall>>
   /** The keys a client currently wants, as the scheduler believes. */
   readonly wants: (clientId: string) => Effect.Effect<ReadonlySet<Key>>
   /** The keys a pseudo-client ("fire-and-forget", "published-<name>") wants. */
@@ -172,6 +186,7 @@ export const make = (options?: Options): Effect.Effect<Context.Context<Scheduler
     const scheduler = Scheduler.of({ address, connect: (clientId, reports) => impl.connect(clientId, reports) })
     const control = TestScheduler.of({
       messages: Effect.sync(() => impl.recorded.slice()),
+      calls: Effect.sync(() => impl.calls.slice()),
       clearMessages: Effect.sync(() => {
         impl.recorded.length = 0
       }),

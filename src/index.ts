@@ -64,3 +64,11 @@ export * as Metrics from "./Metrics.js"
  * @category modules
  */
 export * as Dashboard from "./Dashboard.js"
+/** @since 0.2.0 */
+export * as Variable from "./Variable.js"
+/** @since 0.2.0 */
+export * as Queue from "./Queue.js"
+/** @since 0.2.0 */
+export * as Event from "./Event.js"
+/** @since 0.2.0 */
+export * as Lock from "./Lock.js"

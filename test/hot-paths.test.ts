@@ -3,7 +3,7 @@
  * the inbox, one prepared form per call, fan-in dedup, impure keys.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Either, Layer, Option, Tracer } from "effect"
+import { Effect, Either, Layer, Tracer } from "effect"
 import { Client, EmbeddedScheduler, Errors, Future, Task } from "../src/index.js"
 import { type ClientImpl, Inbox } from "../src/internal/client.js"
 import { PreparedCall, prepareCall, updateGraph2022, updateGraph2024 } from "../src/internal/dask/graph.js"
@@ -11,6 +11,7 @@ import { KeyGen } from "../src/internal/tokenize.js"
 import { decodeMessage, deserialize, encodeMsgpack, type Serialized } from "../src/internal/wire/message.js"
 import type { ClientMessage, SchedulerReport, Session } from "../src/Scheduler.js"
 import { KeyRef, Scheduler } from "../src/Scheduler.js"
+import { nullSession } from "../bench/nullScheduler.js"
 
 const inc = Task.make("inc", (x: number) => x + 1, { python: "test_utils.inc" })
 const sum = Task.make("sum", (...xs: Array<number>) => xs.reduce((a, b) => a + b, 0), { python: "builtins.sum" })
@@ -113,26 +114,12 @@ const refusing = (sent: Array<ClientMessage>) =>
     address: "refusing://",
     connect: (clientId) =>
       Effect.succeed({
-        clientId,
+        ...nullSession(clientId),
         send: (message) => {
           sent.push(message)
           return message._tag === "UpdateGraph" ? new Errors.ConnectionLostError({ address: "refusing://" }) : undefined
         },
-        retract: () => false,
-        barrier: (done) => done(),
-        keyStatus: () => Effect.succeed(new Map()),
-        check: () => undefined,
-        prepare: () => undefined,
-        gather: () => Effect.succeed(new Map()),
-        scatter: () => Effect.void,
-        whoHas: () => Effect.succeed({}),
-        hasWhat: () => Effect.succeed({}),
-        nbytes: () => Effect.succeed({}),
-        workers: () => Effect.succeed([]),
-        publishDataset: () => Effect.void,
-        getDataset: () => Effect.succeed(Option.none()),
-        unpublishDataset: () => Effect.void,
-        listDatasets: () => Effect.succeed([])
+        keyStatus: () => Effect.succeed(new Map())
       } satisfies Session)
   }))
 

@@ -1,6 +1,7 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
@@ -28,6 +29,7 @@ import { InvalidOptionsError, UnsupportedTaskError } from "../Errors.js"
 import type {
   Key,
   KeyStatus,
+  Received,
   ReportSink,
   SchedulerReport,
   ScatterOptions,
@@ -272,6 +274,17 @@ const replaceFutures = (value: unknown, deps: Deps, depth: number): unknown => {
 }
 
 /**
+ * The futures in a nested structure (arrays and plain objects, at any depth
+ * the argument walker goes), each key once, in first-seen order.
+ * @internal
+ */
+export const futuresOf = (value: unknown): Array<FutureImpl<any, any>> => {
+  const deps = new Deps()
+  replaceFutures(value, deps, 0)
+  return deps.futures
+}
+
+/**
  * Waits until every future is finished, erred or cancelled (a lost key is
  * waited for, as in Dask): one suspension for the lot, not one per future.
  * @internal
@@ -377,6 +390,8 @@ export class ClientImpl {
   readonly states = new Map<Key, KeyState>()
   /** Bumped by every restart (handles of an older generation hold replaced states, so they count for nothing). */
   generation = 0
+  /** Callbacks run once the next `Restart` report has been processed (see {@link restart}). */
+  private restartWaiters: Array<() => void> = []
   closed = false
   /** Handles acquired per user scope; the scope holds one finalizer that releases its bag. */
   private readonly bags = new WeakMap<Scope.Scope, Bag>()
@@ -697,6 +712,9 @@ export class ClientImpl {
         for (const key of Array.from(this.states.keys())) {
           this.detachKey(key, "scheduler restarted")
         }
+        const waiters = this.restartWaiters
+        this.restartWaiters = []
+        for (const w of waiters) w()
         return
       }
       case "ConnectionLost": {
@@ -1063,6 +1081,66 @@ export class ClientImpl {
       }))
       return Stream.take(Stream.fromQueue(queue), pending.length)
     }))
+  }
+
+  // ---- Dask's scheduler extensions -----------------------------------------------
+
+  /**
+   * A handle on a key taken from a Variable or Queue, in the caller's scope:
+   * desired first, then confirmed to the slot, in the same body so that no
+   * release of the handle (a closed scope) can come between the two.
+   */
+  receive<A>(received: Received, kind: "variable" | "queue", name: string): Effect.Effect<FutureImpl<A, any> | A, ClientClosedError, Scope.Scope> {
+    if (received._tag === "Data") return Effect.succeed(received.value as A)
+    const { key, token } = received
+    return this.inScope((bag, fiber) => {
+      const f = this.take<A>(fiber, key, undefined, bag)
+      this.session.send({ _tag: "Received", kind, name, key, token })
+      return Effect.succeed(f)
+    })
+  }
+
+  /**
+   * Re-runs erred keys; the handles stay. As Dask's `Client._retry`, the
+   * keys the scheduler retried go back to pending when the reply comes,
+   * unless a newer outcome already arrived (then the report stream decides).
+   */
+  retry(futures: ReadonlyArray<FutureImpl<any, any>>): Effect.Effect<void, SchedulerError | ClientClosedError> {
+    if (this.closed) return Effect.fail(new ClientClosedError({ clientId: this.id }))
+    const keys: Array<Key> = []
+    for (const f of futures) if (this.counts(f) && !keys.includes(f.key)) keys.push(f.key)
+    return Effect.suspend(() => {
+      // Each erred state's error before the call: a different one later means the stream moved on.
+      const before = new Map<Key, FutureError | undefined>()
+      for (const st of this.states.values()) if (st.status === "error") before.set(st.key, st.error)
+      return Effect.map(this.session.retry(keys), (seen) => {
+        for (const key of seen) {
+          const st = this.states.get(key)
+          if (st !== undefined && st.status === "error" && before.has(key) && before.get(key) === st.error) st.settle("pending")
+        }
+      })
+    })
+  }
+
+  /**
+   * Restarts the cluster and returns once this client has processed the
+   * scheduler's `Restart` report: every handle taken before is then stale
+   * (releases nothing), and new work runs on the fresh workers.
+   */
+  restart(timeout: Duration.Duration): Effect.Effect<void, SchedulerError | ClientClosedError> {
+    if (this.closed) return Effect.fail(new ClientClosedError({ clientId: this.id }))
+    return Effect.suspend(() => {
+      const before = this.generation
+      const restarted = Effect.async<void>((resume) => {
+        if (this.generation !== before) return resume(Effect.void)
+        const w = () => resume(Effect.void)
+        this.restartWaiters.push(w)
+        return Effect.sync(() => {
+          this.restartWaiters = this.restartWaiters.filter((x) => x !== w)
+        })
+      })
+      return Effect.zipRight(this.session.restart(timeout), restarted)
+    })
   }
 
   // ---- queries --------------------------------------------------------------------

@@ -70,9 +70,18 @@ class ScriptedExecutor implements Executor {
   }
 }
 
+/** A request/reply call as the test scheduler received it. @internal */
+export interface RecordedCall {
+  readonly clientId: string
+  readonly call: "retry" | "restart" | "run" | "runOnScheduler"
+  readonly args: ReadonlyArray<unknown>
+}
+
 /** @internal */
 export class TestSchedulerImpl {
   readonly recorded: Array<Recorded> = []
+  /** Request/reply calls that change the scheduler (retry, restart, run), in order. */
+  readonly calls: Array<RecordedCall> = []
   readonly model: SchedulerModel
   readonly executor = new ScriptedExecutor()
   readonly channels = new Channels()
@@ -98,7 +107,8 @@ export class TestSchedulerImpl {
     const base = ModelSession.connect(this.model, clientId, reports, {
       check: () => undefined,
       prepare: () => undefined,
-      onMessage: (id, message) => this.recorded.push({ clientId: id, message })
+      onMessage: (id, message) => this.recorded.push({ clientId: id, message }),
+      onCall: (id, call, args) => this.calls.push({ clientId: id, call, args })
     })
     // The model's session, with the channels a real backend has when the test holds them.
     return Effect.map(base, (session): Session => ({

@@ -33,6 +33,7 @@ import type {
 } from "../../Scheduler.js"
 import type * as Task from "../../Task.js"
 import type { Address, CommError } from "../wire/connection.js"
+import * as Extensions from "./extensions.js"
 import * as Graph from "./graph.js"
 import { checkValue, deserialize, Normalized, sameBytes, Serialized, ToSerialize } from "../wire/message.js"
 import { pickledTypeName } from "../wire/pickle.js"
@@ -436,6 +437,15 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
           outbox.push({ op: "close-stream" })
           return undefined
         }
+        case "Received":
+          outbox.push(Extensions.receivedOp(dialect.graph, message))
+          return undefined
+        case "VariableDelete":
+          outbox.push({ op: "variable_delete", name: message.name, client: clientId })
+          return undefined
+        case "QueueRelease":
+          outbox.push({ op: "queue_release", name: message.name, client: clientId })
+          return undefined
       }
     }
 
@@ -597,6 +607,8 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
 
     const prepare = (task: Task.Any, args: ReadonlyArray<unknown>): unknown => Graph.prepareCall(task, args, dialect.graph)
 
+    const extensions: Extensions.ExtensionsContext = { pool, clientId, sync: outbox.sync, dialect: () => dialect.graph }
+
     return {
       clientId,
       send,
@@ -614,6 +626,10 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
       publishDataset,
       getDataset,
       unpublishDataset,
-      listDatasets
+      listDatasets,
+      retry: (keys) => Extensions.retry(extensions, keys),
+      restart: (timeout) => Extensions.restart(extensions, timeout),
+      run: (callable, args, on) => Extensions.run(extensions, callable, args, on),
+      coordination: Extensions.coordination(extensions)
     } satisfies Session
   })

@@ -21,6 +21,7 @@ import type { LostDataError } from "../../Errors.js"
 import { RemoteError } from "../../Errors.js"
 import type { ErrorInfo, Key, ReportSink, SchedulerReport, TaskSpec } from "../../Scheduler.js"
 import { retriesOf } from "../../Scheduler.js"
+import { CoordinationModel } from "./coordination.js"
 import type * as Task from "../../Task.js"
 import { sizeof } from "./sizeof.js"
 
@@ -201,6 +202,15 @@ export class SchedulerModel {
   readonly clients = new Map<string, ClientState>()
   readonly workers: Array<WorkerState>
   readonly datasets = new Map<string, ReadonlyArray<Key>>()
+  /** Variables, queues, events and locks; their keys are wanted through pseudo-clients of this model. */
+  readonly coordination = new CoordinationModel({
+    desire: (client, keys) => this.desire(client, keys),
+    release: (client, keys) => this.releaseKeys(this.clientState(client), keys),
+    remove: (client) => {
+      const cs = this.clients.get(client)
+      if (cs !== undefined) this.removeClient(cs)
+    }
+  })
   readonly fireAndForget: ClientState
   /** Recommendation stack (see `TaskState.rec`). */
   private readonly recs: Array<TaskState> = []
@@ -1095,17 +1105,22 @@ export class SchedulerModel {
   // ---------------------------------------------------------------------------
   // stimuli from a script (the test scheduler) and from restart
 
-  /** Dask's `stimulus_retry`: the erred roots of `keys` go back to waiting (their dependents follow). */
-  retry(keys: ReadonlyArray<Key>): void {
+  /**
+   * Dask's `stimulus_retry`: the erred roots of `keys` go back to waiting
+   * (their dependents follow). Returns the erred keys it looked at.
+   */
+  retry(keys: ReadonlyArray<Key>): Array<Key> {
     const stack = Array.from(keys)
     const seen = new Set<Key>()
     const roots: Array<TaskState> = []
+    const retried: Array<Key> = []
     while (stack.length > 0) {
       const key = stack.pop()!
       if (seen.has(key)) continue
       seen.add(key)
       const ts = this.tasks.get(key)
       if (ts === undefined || ts.state !== "erred") continue
+      retried.push(key)
       const erred = ts.dependencies?.filter((dts) => dts.state === "erred") ?? []
       if (erred.length > 0) for (const dts of erred) stack.push(dts.key)
       else roots.push(ts)
@@ -1116,6 +1131,7 @@ export class SchedulerModel {
     }
     this.flush()
     this.fillSlots()
+    return retried
   }
 
   /** A key in memory loses its value everywhere (its workers dropped it): released, then recomputed if needed. */
@@ -1182,6 +1198,7 @@ export class SchedulerModel {
     }
     this.tasks.clear()
     this.datasets.clear()
+    this.coordination.clear()
     this.resetQueues()
   }
 }

@@ -8,8 +8,7 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import type { UnsupportedTaskError } from "../../Errors.js"
-import { LostDataError, ProtocolError } from "../../Errors.js"
+import { LostDataError, ProtocolError, UnsupportedTaskError } from "../../Errors.js"
 import type { ClientMessage, Key, KeyStatus, ReportSink, Session, WorkerInfo } from "../../Scheduler.js"
 import type * as Task from "../../Task.js"
 import type { ClientState, SchedulerModel, TaskState } from "./scheduler.js"
@@ -21,6 +20,10 @@ export interface SessionOptions {
   readonly prepare?: ((task: Task.Any, args: ReadonlyArray<unknown>) => unknown) | undefined
   /** Sees every client message first (the test scheduler records them). */
   readonly onMessage?: ((clientId: string, message: ClientMessage) => void) | undefined
+  /** Sees every retry / restart / run call first (the test scheduler records them). */
+  readonly onCall?: ((clientId: string, call: "retry" | "restart" | "run" | "runOnScheduler", args: ReadonlyArray<unknown>) => void) | undefined
+  /** `Session.run`; without it, `run` fails with `UnsupportedTaskError` (nothing here runs Python). */
+  readonly run?: Session["run"] | undefined
 }
 
 /** @internal */
@@ -44,6 +47,11 @@ export const dispatch = (model: SchedulerModel, cs: ClientState, message: Client
       model.removeClient(cs)
       return
     case "Heartbeat":
+      return
+    case "Received":
+    case "VariableDelete":
+    case "QueueRelease":
+      model.coordination.handle(message)
       return
   }
 }
@@ -172,6 +180,30 @@ const make = (model: SchedulerModel, cs: ClientState, options: SessionOptions): 
       ),
     getDataset: (name) => Effect.sync(() => Option.fromNullable(model.datasets.get(name))),
     unpublishDataset: (name) => Effect.sync(() => model.unpublish(name)),
-    listDatasets: () => Effect.sync(() => model.listDatasets())
+    listDatasets: () => Effect.sync(() => model.listDatasets()),
+    retry: (keys) =>
+      Effect.sync(() => {
+        options.onCall?.(cs.id, "retry", keys.slice())
+        return model.retry(keys)
+      }),
+    restart: () =>
+      Effect.sync(() => {
+        options.onCall?.(cs.id, "restart", [])
+        model.restart()
+      }),
+    run: (callable, args, on) =>
+      Effect.suspend(() => {
+        options.onCall?.(cs.id, on._tag === "Scheduler" ? "runOnScheduler" : "run", [callable, ...args])
+        return options.run !== undefined
+          ? options.run(callable, args, on)
+          : Effect.fail(
+            new UnsupportedTaskError({
+              task: callable,
+              backend: model.options.address,
+              message: `run names a Python callable (${callable}); this scheduler runs only JS`
+            })
+          )
+      }),
+    coordination: model.coordination.coordination
   }
 }
