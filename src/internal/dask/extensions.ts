@@ -10,13 +10,13 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import { DecodeError, ProtocolError, type SchedulerError, UnsupportedTaskError } from "../../Errors.js"
+import { DecodeError, ProtocolError, RemoteError, type SchedulerError, UnsupportedTaskError } from "../../Errors.js"
 import type { Coordination, Key, Received, RunOutcome, Shared } from "../../Scheduler.js"
 import { checkValue, deserialize, Serialized } from "../wire/message.js"
 import { pickleGlobal, PyTuple, writePickle } from "../wire/pickle.js"
 import * as Rpc from "../wire/rpc.js"
 import { splitCallable } from "./graph.js"
-import { errorInfo } from "./taskErred.js"
+import { errorInfo, uncaughtErrorInfo } from "./taskErred.js"
 
 const field = Rpc.field
 
@@ -32,7 +32,8 @@ export interface ExtensionsContext {
 const seconds = (timeout: Duration.Duration | undefined): number | null =>
   timeout === undefined ? null : Duration.toSeconds(timeout)
 
-const unexpected = (op: string, reply: unknown) =>
+/** A reply of the wrong shape. @internal */
+export const unexpected = (op: string, reply: unknown) =>
   new ProtocolError({
     reason: "UnexpectedReply",
     message: `unexpected reply to ${op}: ${String(typeof reply === "object" ? JSON.stringify(reply)?.slice(0, 200) : reply)}`
@@ -40,21 +41,32 @@ const unexpected = (op: string, reply: unknown) =>
 
 type Outcome = { readonly _tag: "Reply"; readonly reply: unknown } | { readonly _tag: "TimedOut" }
 
+/** An exception in the scheduler's handler: a `RemoteError` with the remote type, message and traceback. */
+const handlerError = (message: Record<string, unknown>, reply: unknown) => {
+  const info = uncaughtErrorInfo(reply)
+  return RemoteError.fromText(`<${String(message["op"])}>`, info.type, info.message, info.traceback)
+}
+
+/**
+ * A request/reply call. An exception in the scheduler's handler
+ * (`{status: "uncaught-error", …}`) is a `RemoteError`, not a protocol fault of the peer.
+ *
+ * @internal
+ */
+export const call = (pool: Rpc.Pool, message: Record<string, unknown>): Effect.Effect<unknown, SchedulerError> =>
+  Effect.flatMap(pool.request(message), (reply) =>
+    field(reply, "status") !== "uncaught-error" ? Effect.succeed(reply) : Effect.fail(handlerError(message, reply)))
+
 /**
  * One request whose handler may time out on the scheduler: its
- * `TimeoutError` is an outcome, any other handler failure a `ProtocolError`.
+ * `TimeoutError` is an outcome, any other handler failure a `RemoteError`.
  */
 const request = (pool: Rpc.Pool, message: Record<string, unknown>): Effect.Effect<Outcome, SchedulerError> =>
   Effect.flatMap(pool.request(message), (reply): Effect.Effect<Outcome, SchedulerError> => {
     if (field(reply, "status") !== "uncaught-error") return Effect.succeed({ _tag: "Reply", reply })
     const text = field(reply, "exception_text")
     if (typeof text === "string" && /^(asyncio\.)?TimeoutError\b/.test(text)) return Effect.succeed({ _tag: "TimedOut" })
-    return Effect.fail(
-      new ProtocolError({
-        reason: "UnexpectedReply",
-        message: `${String(message["op"])} failed on the scheduler: ${typeof text === "string" ? text : "unknown error"}`
-      })
-    )
+    return Effect.fail(handlerError(message, reply))
   })
 
 const reply = (pool: Rpc.Pool, message: Record<string, unknown>): Effect.Effect<unknown, SchedulerError> =>

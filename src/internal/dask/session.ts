@@ -17,7 +17,6 @@ import {
   DecodeError,
   LostDataError,
   ProtocolError,
-  RemoteError,
   type SchedulerError,
   type UnsupportedTaskError
 } from "../../Errors.js"
@@ -39,7 +38,7 @@ import { checkValue, deserialize, Normalized, sameBytes, Serialized, ToSerialize
 import { pickledTypeName } from "../wire/pickle.js"
 import * as Rpc from "../wire/rpc.js"
 import * as Stream from "./stream.js"
-import { errorInfo, gatherMissingKeys, uncaughtErrorInfo } from "./taskErred.js"
+import { errorInfo, gatherMissingKeys } from "./taskErred.js"
 import { chooseDialect, type Dialect } from "./version.js"
 
 /** @internal */
@@ -57,17 +56,7 @@ export interface SessionOptions {
 
 const field = Rpc.field
 
-/**
- * A request/reply call. An exception in the scheduler's handler
- * (`{status: "uncaught-error", …}`) is a `RemoteError` with the remote type,
- * message and traceback, not a protocol fault of the peer.
- */
-const call = (pool: Rpc.Pool, message: Record<string, unknown>): Effect.Effect<unknown, SchedulerError> =>
-  Effect.flatMap(pool.request(message), (reply) => {
-    if (field(reply, "status") !== "uncaught-error") return Effect.succeed(reply)
-    const info = uncaughtErrorInfo(reply)
-    return Effect.fail(RemoteError.fromText(`<${String(message.op)}>`, info.type, info.message, info.traceback))
-  })
+const call = Extensions.call
 
 /** Dask keys after 2023.9 may be ints or tuples; render them as Python does. */
 const keyToString = (key: unknown): Key => {
@@ -99,11 +88,7 @@ const entries = (u: unknown): Array<readonly [Key, unknown]> => {
   return []
 }
 
-const unexpected = (op: string, reply: unknown) =>
-  new ProtocolError({
-    reason: "UnexpectedReply",
-    message: `unexpected reply to ${op}: ${String(typeof reply === "object" ? JSON.stringify(reply)?.slice(0, 200) : reply)}`
-  })
+const unexpected = Extensions.unexpected
 
 const versionsOf = (pool: Rpc.Pool): Effect.Effect<{ readonly reply: unknown; readonly dialect: Dialect }, SchedulerError> =>
   Effect.flatMap(call(pool, { op: "versions" }), (reply) =>
