@@ -23,6 +23,7 @@ import { RemoteError } from "./Errors.js"
 import type {
   CancelledError,
   ClientClosedError,
+  ConnectionLostError,
   FutureError,
   InvalidOptionsError,
   NoClientError,
@@ -95,7 +96,11 @@ export const make = (options?: Options): Effect.Effect<Client, SchedulerError, S
  * @since 0.2.0
  * @category models
  */
-export type ConnectionStatus = internal.ConnectionStatus
+export type ConnectionStatus =
+  | { readonly _tag: "connecting"; readonly address: string }
+  | { readonly _tag: "running"; readonly address: string }
+  | { readonly _tag: "reconnecting"; readonly address: string; readonly cause: ConnectionLostError }
+  | { readonly _tag: "closed"; readonly address: string; readonly cause?: ConnectionLostError | undefined }
 
 /**
  * The current client's connection status as a `SubscriptionRef`: read it with

@@ -16,7 +16,7 @@ import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as Tracer from "effect/Tracer"
-import type { ConnectionLostError, FutureError, SchedulerError } from "../Errors.js"
+import type { FutureError, SchedulerError } from "../Errors.js"
 import {
   CancelledError,
   ClientClosedError,
@@ -39,6 +39,7 @@ import type {
   WorkerInfo
 } from "../Scheduler.js"
 import { KeyRef } from "../Scheduler.js"
+import type * as Client from "../Client.js"
 import type * as Task from "../Task.js"
 import * as metrics from "./metrics.js"
 import { checkKeys, checkScatterOptions, taskOptions } from "./options.js"
@@ -51,14 +52,11 @@ export const FutureTypeId: unique symbol = Symbol.for("effect-dask/Future") as a
 export type Status = "pending" | "finished" | "error" | "cancelled" | "lost"
 
 /**
- * A client's connection, as `Client.status` shows it.
+ * A client's connection, as `Client.status` shows it (defined in the public
+ * module, so that the API reference shows its cases).
  * @internal
  */
-export type ConnectionStatus =
-  | { readonly _tag: "connecting"; readonly address: string }
-  | { readonly _tag: "running"; readonly address: string }
-  | { readonly _tag: "reconnecting"; readonly address: string; readonly cause: ConnectionLostError }
-  | { readonly _tag: "closed"; readonly address: string; readonly cause?: ConnectionLostError | undefined }
+export type ConnectionStatus = Client.ConnectionStatus
 
 /**
  * Where a handle was acquired, when call-site tracking is on.
