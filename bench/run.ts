@@ -7,7 +7,7 @@
 import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
 
-const benches = ["handles", "embedded", "callsites", "dask"] as const
+const benches = ["handles", "embedded", "callsites", "fanin", "dask"] as const
 const chosen = process.argv.slice(2).filter((a) => (benches as ReadonlyArray<string>).includes(a))
 let failed = 0
 for (const name of chosen.length > 0 ? chosen : benches) {
