@@ -83,6 +83,10 @@ export interface ClusterOptions {
   readonly schedulerConfig?: Record<string, string>
   /** Readiness timeout in ms (default 30 000). */
   readonly timeout?: number
+  /** Python workers under a nanny, so that `restart` brings them back (default false). */
+  readonly nanny?: boolean
+  /** Extra arguments of the i-th Python worker, e.g. `["--resources", "GPU=1"]`. */
+  readonly workerArgs?: (i: number) => ReadonlyArray<string>
   /** Node workers to start beside the Python ones (default 0). */
   readonly nodeWorkers?: number
   /** Options of those Node workers. */
@@ -501,11 +505,12 @@ export const startCluster = async (version: DaskVersion, options: ClusterOptions
         "--nthreads",
         String(nthreads),
         "--no-dashboard",
-        "--no-nanny",
+        options.nanny === true ? "--nanny" : "--no-nanny",
         "--host",
         "127.0.0.1",
         "--dashboard-address",
-        "127.0.0.1:0"
+        "127.0.0.1:0",
+        ...(options.workerArgs?.(i) ?? [])
       ]),
       environment(version)
     ))
