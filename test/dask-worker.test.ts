@@ -263,6 +263,133 @@ print(json.dumps({"error": error, "type": kind, "run": run, "runPython": client.
     }
   }, 90_000)
 
+  // --- ports of distributed/tests/test_worker.py (behaviour visible from outside the worker) ---
+
+  it("test_worker_task_data: the result is in the Node worker's data", async () => {
+    const { key, held } = await runWith(cluster, Effect.gen(function*() {
+      const f = yield* Client.submitWith(T.inc, [1], { workers: [nodes[0]!] })
+      assert.strictEqual(yield* Future.result(f), 2)
+      return { key: f.key, held: (yield* Effect.promise(state)).workerData[nodes[0]!] }
+    }))
+    assert.include(held, key)
+  })
+
+  it("test_identity and test_worker_with_port_zero: identity RPC, a bound port", async () => {
+    const id = await cluster.py<{ type: string; id: string; nthreads: number }>(`
+from distributed.core import rpc
+async def f():
+    async with rpc(${JSON.stringify(nodes[0])}) as r:
+        return await r.identity()
+print(json.dumps(client.sync(f)))`)
+    assert.strictEqual(id.type, "Worker")
+    assert.match(id.id, /^Worker-node-/)
+    assert.strictEqual(id.nthreads, 1)
+    assert.notMatch(nodes[0]!, /:0$/)
+  })
+
+  it("test_gather and test_gather_missing_keys: the gather RPC fetches from a peer; a missing key is a partial-fail", async () => {
+    const out = await cluster.py<{ ok: unknown; partial: unknown; held: boolean }>(`
+from distributed.core import rpc
+x, y = client.scatter(["x", "y"], workers=[${JSON.stringify(python)}])
+async def f():
+    async with rpc(${JSON.stringify(nodes[0])}) as r:
+        ok = await r.gather(who_has={x.key: [${JSON.stringify(python)}], y.key: [${JSON.stringify(python)}]})
+        partial = await r.gather(who_has={x.key: [${JSON.stringify(python)}], "missing-key": [${JSON.stringify(python)}]})
+        keys = await r.keys()
+    return ok, partial, x.key in keys and y.key in keys
+ok, partial, held = client.sync(f)
+print(json.dumps({"ok": ok, "partial": {"status": partial["status"], "keys": {k: list(v) for k, v in partial["keys"].items()}}, "held": held}))`)
+    assert.deepStrictEqual(out.ok, { status: "OK" })
+    assert.deepStrictEqual(out.partial, { status: "partial-fail", keys: { "missing-key": [python] } })
+    assert.isTrue(out.held)
+  })
+
+  it("test_inter_worker_communication and test_clean_nbytes: a dependency fetched from the other Node worker; nbytes reported", async () => {
+    const out = await runWith(cluster, Effect.gen(function*() {
+      const x = yield* Client.submitWith(T.range, [100], { workers: [nodes[0]!] })
+      const y = yield* Client.submitWith(T.sum, [x], { workers: [nodes[1]!] })
+      const value = yield* Future.result(y)
+      const nbytes = yield* Client.nbytes([x, y])
+      const whoHas = yield* Client.whoHas([x])
+      return { value, nbytes: [nbytes[x.key], nbytes[y.key]], whoHas: whoHas[x.key] }
+    }))
+    assert.strictEqual(out.value, 4950)
+    // msgpack sizes: 100 small ints in an array (3 + 100 bytes), and the int 4950 (3 bytes).
+    assert.deepStrictEqual(out.nbytes, [103, 3])
+    assert.sameMembers(out.whoHas as Array<string>, nodes)
+  })
+
+  it("test_priorities: with one slot, a higher priority task runs first", async () => {
+    const order = await runWith(cluster, Effect.gen(function*() {
+      // Holds the only slot while the others arrive, so the worker's own ordering decides.
+      const block = yield* Client.submitWith(T.slowInc, [2_000, 0], { workers: [nodes[1]!] })
+      yield* Effect.sleep("500 millis")
+      const low = yield* Client.mapWith(T.slowInc, [[1, 1, 1], [1, 2, 3]], { workers: [nodes[1]!], priority: -10 })
+      const high = yield* Client.submitWith(T.slowInc, [1, 100], { workers: [nodes[1]!], priority: 10 })
+      const done: Array<string> = []
+      yield* Effect.forEach([high, ...low], (f) => Effect.tap(Future.result(f), () => Effect.sync(() => done.push(f.key))), { concurrency: "unbounded" })
+      return { done, high: high.key, block: block.key }
+    }))
+    assert.strictEqual(order.done[0], order.high, JSON.stringify(order))
+  })
+
+  it("test_acquire_replicas and test_remove_replicas_simple: the scheduler copies keys to a Node worker and drops them again", async () => {
+    const keys = await runWith(cluster, Effect.gen(function*() {
+      const fs = yield* Client.mapWith(T.inc, [[1, 2, 3]], { workers: [nodes[0]!] })
+      yield* Client.gather(fs)
+      const keys = fs.map((f) => f.key)
+      const counts = yield* Effect.promise(() =>
+        cluster.py<{ acquired: Array<number>; removed: Array<number> }>(`
+import time
+keys = ${JSON.stringify(keys)}
+def acquire(dask_scheduler, keys, worker):
+    dask_scheduler.request_acquire_replicas(worker, keys, stimulus_id=f"test-{time.time()}")
+def counts(dask_scheduler, keys):
+    return [len(dask_scheduler.tasks[k].who_has) for k in keys]
+def remove(dask_scheduler, keys, worker):
+    dask_scheduler.request_remove_replicas(worker, keys, stimulus_id=f"test-{time.time()}")
+client.run_on_scheduler(acquire, keys=keys, worker=${JSON.stringify(nodes[1])})
+deadline = time.time() + 20
+while client.run_on_scheduler(counts, keys=keys) != [2, 2, 2] and time.time() < deadline:
+    time.sleep(0.05)
+acquired = client.run_on_scheduler(counts, keys=keys)
+client.run_on_scheduler(remove, keys=keys, worker=${JSON.stringify(nodes[1])})
+print(json.dumps({"acquired": acquired, "removed": client.run_on_scheduler(counts, keys=keys)}))`)
+      )
+      assert.deepStrictEqual(counts, { acquired: [2, 2, 2], removed: [1, 1, 1] })
+      // The Node worker confirmed with release-worker-data and dropped its copies.
+      yield* Effect.promise(() => until(state, (s: ClusterState) => !keys.some((k) => (s.workerData[nodes[1]!] ?? []).includes(k)), 10_000, "replicas dropped"))
+      return keys
+    }))
+    assert.strictEqual(keys.length, 3)
+  })
+
+  it("test_heartbeats: the scheduler keeps hearing from Node workers", async () => {
+    const ages = await cluster.py<Array<number>>(`
+import time
+time.sleep(1.5)
+def ages(dask_scheduler, workers):
+    return [time.time() - dask_scheduler.workers[w].last_seen for w in workers]
+print(json.dumps(client.run_on_scheduler(ages, workers=${JSON.stringify(nodes)})))`)
+    for (const age of ages) assert.isBelow(age, 1.5)
+  })
+
+  it("test_pause_executor (test_worker_memory.py): above its memory limit a Node worker pauses and runs nothing", async () => {
+    // 1 MB: any Node process is above 80% of that at once.
+    const extra = await cluster.addNodeWorker({ tasks: [TASKS], nthreads: 1, args: ["--memory-limit", "1000000"] })
+    try {
+      const status = () => cluster.py<string>(`print(json.dumps(client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.workers[${JSON.stringify(extra.address)}].status.name)))`)
+      await until(status, (s) => s === "paused", 20_000, "paused")
+      const stuck = await runWith(cluster, Effect.gen(function*() {
+        const f = yield* Client.submitWith(T.inc, [1], { workers: [extra.address] })
+        return yield* Effect.timeout(Future.result(f), "1500 millis").pipe(Effect.option)
+      }))
+      assert.strictEqual(stuck._tag, "None")
+    } finally {
+      await extra.kill("SIGKILL")
+    }
+  })
+
   it("a Float64Array result travels Node → Node and Node → Python", async () => {
     const out = await runWith(cluster, Effect.gen(function*() {
       const xs = yield* Client.submitWith(T.floats, [1000], { workers: [nodes[0]!] })

@@ -1066,9 +1066,11 @@ export class NodeWorker {
   private async gatherRpc(whoHas: unknown): Promise<Record<string, unknown>> {
     const wanted = entries(whoHas)
     const failed: Array<unknown> = []
+    const holdersOf = new Map<unknown, Array<unknown>>()
     const byPeer = new Map<string, Array<unknown>>()
     for (const [key, holders] of wanted) {
       if (this.tasks.get(keyId(key))?.state === "memory") continue
+      holdersOf.set(key, keyList(holders))
       const peer = keyList(holders).find((a): a is string => typeof a === "string" && a !== this.address)
       if (peer === undefined) {
         failed.push(key)
@@ -1094,7 +1096,10 @@ export class NodeWorker {
         failed.push(...keys)
       }
     }))
-    return failed.length === 0 ? { status: "OK" } : { status: "partial-fail", keys: failed }
+    // As Python's Worker.gather: the keys not gathered, with the holders that were tried.
+    return failed.length === 0
+      ? { status: "OK" }
+      : { status: "partial-fail", keys: new Map(failed.map((k) => [k, holdersOf.get(k) ?? []] as const)) }
   }
 
   /** Keys held in memory (the `keys` RPC, as Python's `Worker.keys`). */
