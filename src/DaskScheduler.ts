@@ -82,6 +82,28 @@ export interface Options {
   readonly poolSize?: number | undefined
   /** Bound on opening a connection and on the handshake. Default 10 seconds. */
   readonly connectTimeout?: Duration.DurationInput | undefined
+  /**
+   * Deadline of every reply to a request (`versions` at connect, `gather`,
+   * `who_has`, …), and how long a message that started arriving may stall
+   * (on any connection, the stream included). A large reply that keeps
+   * arriving is not stalled. Exceeding it fails with a `RequestTimeoutError`
+   * naming the address and the request, and closes that connection.
+   * Default 30 seconds (Dask's `distributed.comm.timeouts.tcp`).
+   *
+   * @since 0.2.0
+   */
+  readonly requestTimeout?: Duration.DurationInput | undefined
+  /**
+   * Decode budget of one message: the bytes that decoding it may build, in
+   * total, over every codec (lz4 output, msgpack containers and strings,
+   * pickle containers, numpy arrays, broadcast arrays at their full size).
+   * Exceeding it fails that reply with a `DecodeError` naming the codec and
+   * the budget; the connection stays open. Default: a quarter of V8's heap
+   * limit, at most 1 GiB.
+   *
+   * @since 0.2.0
+   */
+  readonly maxDecodedBytes?: number | undefined
 }
 
 /**

@@ -230,6 +230,28 @@ export class ProtocolError extends Data.TaggedError("ProtocolError")<{
 }> {}
 
 /**
+ * A request to the scheduler (or a worker) got no reply within the request
+ * timeout, or a message that had started arriving stopped arriving for that
+ * long (a stalled frame). The connection that carried it is closed.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class RequestTimeoutError extends Data.TaggedError("RequestTimeoutError")<{
+  readonly address: string
+  /** What was waited for: the request's op (`"gather"`, `"versions"`, …) or the stream. */
+  readonly request: string
+  readonly reason: "NoReply" | "StalledFrame"
+  readonly timeoutMillis: number
+}> {
+  override get message() {
+    return this.reason === "NoReply"
+      ? `no reply to ${this.request} from ${this.address} within ${this.timeoutMillis} ms`
+      : `a message from ${this.address} (while waiting for ${this.request}) stopped arriving for ${this.timeoutMillis} ms`
+  }
+}
+
+/**
  * The backend cannot run this task (e.g. a JS-only task on a Python cluster).
  * Raised before anything is sent.
  *
@@ -300,6 +322,7 @@ export type SchedulerError =
   | UnsupportedVersionError
   /** A request the scheduler failed on its side (an exception in its handler, e.g. "No valid workers found"). */
   | RemoteError
+  | RequestTimeoutError
 
 /**
  * Why a future's result is not available.

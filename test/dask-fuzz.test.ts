@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url"
 import { KeyRef } from "../src/Scheduler.js"
 import * as Task from "../src/Task.js"
 import { DecodeError, ProtocolError, UnsupportedTaskError } from "../src/Errors.js"
+import { DecodeBudget } from "../src/internal/wire/budget.js"
 import { FrameReader } from "../src/internal/wire/framing.js"
 import { updateGraph2022, updateGraph2024 } from "../src/internal/dask/graph.js"
 import * as Lz4 from "../src/internal/wire/lz4.js"
@@ -144,7 +145,8 @@ const chunked = (input: Uint8Array, sizes: ReadonlyArray<number>): Array<Uint8Ar
 // ---------------------------------------------------------------------------
 
 const sizeOf = (u: unknown, seen = new Set<unknown>(), depth = 0): number => {
-  if (u instanceof Uint8Array) return u.length
+  // Byte views are frames of the message or buffers charged where they were made (lz4, merges).
+  if (ArrayBuffer.isView(u)) return 1
   if (typeof u === "string") return u.length
   if (typeof u !== "object" || u === null || seen.has(u) || depth > 2_000) return 1
   seen.add(u)
@@ -154,12 +156,15 @@ const sizeOf = (u: unknown, seen = new Set<unknown>(), depth = 0): number => {
   return n
 }
 
-const checkDeserialized = (value: Serialized | Pickled): void => {
-  const out = value instanceof Serialized ? deserialize(value, { maxBytes: MAX_BYTES, maxElements: MAX_ELEMENTS }) : unpickle(value)
+const checkDeserialized = (value: Serialized | Pickled, budget: DecodeBudget): void => {
+  const before = budget.used
+  const out = value instanceof Serialized ? deserialize(value, { budget }) : unpickle(value, budget)
+  // The budget is never overdrawn, and what was built is within what was charged for it.
+  assert.isAtMost(budget.used, budget.limit)
   if (Either.isLeft(out)) {
     assert.instanceOf(out.left, DecodeError)
   } else {
-    assert.isAtMost(sizeOf(out.right), MAX_BYTES + MAX_ELEMENTS * 8)
+    assert.isAtMost(sizeOf(out.right), Math.max(64, budget.used - before))
   }
   const info = errorInfo(value, value)
   assert.strictEqual(typeof info.type, "string")
@@ -167,7 +172,7 @@ const checkDeserialized = (value: Serialized | Pickled): void => {
 }
 
 /** Visits a decoded message: decodes every sub-frame value, reads every bytes value as a pickle, renders errors. */
-const inspect = (message: unknown): void => {
+const inspect = (message: unknown, messageBudget: DecodeBudget = new DecodeBudget(MAX_BYTES)): void => {
   const stack: Array<unknown> = [message]
   const seen = new Set<unknown>()
   let budget = 10_000
@@ -176,7 +181,7 @@ const inspect = (message: unknown): void => {
     if (typeof u !== "object" || u === null || seen.has(u)) continue
     seen.add(u)
     if (u instanceof Serialized || u instanceof Pickled) {
-      checkDeserialized(u)
+      checkDeserialized(u, messageBudget)
     } else if (u instanceof Uint8Array) {
       const p = readPickle(u)
       if (Either.isLeft(p)) assert.instanceOf(p.left, DecodeError)
@@ -205,9 +210,11 @@ const pipeline = (chunks: ReadonlyArray<Uint8Array>): void => {
     assert.isAtMost(reader.pendingBytes, MAX_MESSAGE + 8 + chunk.length)
     for (const frames of out.right) {
       assert.isAtMost(frames.reduce((n, f) => n + f.length, 0), MAX_MESSAGE)
-      const decoded = decodeMessage(frames)
-      if (Either.isLeft(decoded)) assert.instanceOf(decoded.left, ProtocolError)
-      else inspect(decoded.right)
+      const budget = new DecodeBudget(MAX_BYTES)
+      const decoded = decodeMessage(frames, budget)
+      assert.isAtMost(budget.used, MAX_BYTES)
+      if (Either.isLeft(decoded)) assert.include(["ProtocolError", "DecodeError"], decoded.left._tag)
+      else inspect(decoded.right, budget)
     }
   }
 }

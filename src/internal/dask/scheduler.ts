@@ -11,6 +11,7 @@ import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import { Scheduler } from "../../Scheduler.js"
+import { defaultMaxDecodedBytes } from "../wire/budget.js"
 import { type Address, parseAddress } from "../wire/connection.js"
 import * as Rpc from "../wire/rpc.js"
 import * as Session from "./session.js"
@@ -39,17 +40,23 @@ export const make = (
   Effect.gen(function*() {
     const address = yield* addressConfig(options.address)
     const maxMessageBytes = options.maxMessageBytes ?? 256 * 1024 * 1024
+    const maxDecodedBytes = options.maxDecodedBytes ?? defaultMaxDecodedBytes
     const connectTimeout = Duration.decode(options.connectTimeout ?? "10 seconds")
+    const requestTimeout = Duration.decode(options.requestTimeout ?? "30 seconds")
     const pool = yield* Rpc.makePool(address, {
       size: Math.max(1, options.poolSize ?? 4),
       maxMessageBytes,
-      connectTimeout
+      maxDecodedBytes,
+      connectTimeout,
+      requestTimeout
     })
     const sessionOptions = {
       address,
       pool,
       maxMessageBytes,
+      maxDecodedBytes,
       connectTimeout,
+      requestTimeout,
       batchInterval: Duration.decode(options.batchInterval ?? "2 millis"),
       heartbeat: Duration.decode(options.heartbeat ?? "5 seconds"),
       reconnect: options.reconnect ?? defaultReconnect,

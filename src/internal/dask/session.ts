@@ -16,7 +16,6 @@ import {
   ConnectionLostError,
   DecodeError,
   LostDataError,
-  ProtocolError,
   type SchedulerError,
   type UnsupportedTaskError
 } from "../../Errors.js"
@@ -31,7 +30,8 @@ import type {
   WorkerInfo
 } from "../../Scheduler.js"
 import type * as Task from "../../Task.js"
-import type { Address, CommError } from "../wire/connection.js"
+import { DecodeBudget } from "../wire/budget.js"
+import type { Address, CommError, ConnectionClosedError } from "../wire/connection.js"
 import * as Extensions from "./extensions.js"
 import * as Graph from "./graph.js"
 import { checkValue, deserialize, Normalized, sameBytes, Serialized, ToSerialize } from "../wire/message.js"
@@ -47,6 +47,8 @@ export interface SessionOptions {
   readonly address: Address
   readonly pool: Rpc.Pool
   readonly maxMessageBytes: number
+  readonly maxDecodedBytes: number
+  readonly requestTimeout: Duration.Duration
   readonly connectTimeout: Duration.Duration
   readonly batchInterval: Duration.Duration
   readonly heartbeat: Duration.Duration
@@ -266,6 +268,8 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
       clientId,
       versions: versionsEcho(versions),
       maxMessageBytes: options.maxMessageBytes,
+      maxDecodedBytes: options.maxDecodedBytes,
+      requestTimeout: options.requestTimeout,
       connectTimeout: options.connectTimeout,
       batchInterval: options.batchInterval,
       heartbeat: options.heartbeat,
@@ -288,7 +292,7 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
         ))
       })
 
-    const onLost = (error: ConnectionLostError | ProtocolError, scope: Scope.CloseableScope) =>
+    const onLost = (error: ConnectionClosedError, scope: Scope.CloseableScope) =>
       Effect.gen(function*() {
         if (current?.scope === scope) current = undefined
         yield* Scope.close(scope, Exit.void)
@@ -440,12 +444,14 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
       into: Map<Key, unknown>,
       retry: Array<Key> | undefined
     ): Effect.Effect<void, DecodeError> => {
+      // One budget for the values of one reply.
+      const budget = new DecodeBudget(options.maxDecodedBytes)
       for (const [key, value] of entries(data)) {
         if (!(value instanceof Serialized)) {
           into.set(key, value)
           continue
         }
-        const decoded = deserialize(value)
+        const decoded = deserialize(value, { budget })
         if (Either.isRight(decoded)) {
           into.set(key, decoded.right)
         } else if (retry !== undefined && field(value.header, "serializer") === "error") {

@@ -178,7 +178,9 @@ export interface StreamOptions {
   /** The scheduler's `versions` reply, echoed so it prints no version warning. */
   readonly versions: unknown
   readonly maxMessageBytes: number
+  readonly maxDecodedBytes: number
   readonly connectTimeout: Duration.Duration
+  readonly requestTimeout: Duration.Duration
   readonly batchInterval: Duration.Duration
   readonly heartbeat: Duration.Duration
   /** Every op the scheduler sends after `stream-start`, in order. */
@@ -227,7 +229,11 @@ export const register = (
     }
     const connection = yield* Connection.connect(address, {
       maxMessageBytes: options.maxMessageBytes,
+      maxDecodedBytes: options.maxDecodedBytes,
       connectTimeout: options.connectTimeout,
+      // A half message on the stream is a stall; nothing else is awaited on it.
+      requestTimeout: options.requestTimeout,
+      name: "the stream",
       onMessage
     })
     yield* connection.write({

@@ -20,7 +20,7 @@ const MAX_CHAIN = 8
 const decode = (value: unknown): Either.Either<unknown, string> => {
   let current = value
   if (current instanceof Serialized) {
-    const decoded = deserialize(current)
+    const decoded = deserialize(current, { descriptors: true })
     if (Either.isLeft(decoded)) return Either.left(`${decoded.left.serializer}: ${decoded.left.message}`)
     current = decoded.right
   } else if (current instanceof Pickled) {

@@ -2,7 +2,11 @@
  * One Dask comm over TCP: framing in both directions, the symmetric handshake
  * (the listening side speaks first), and a typed end. Messages are handed to
  * `onMessage` synchronously as they are decoded; a malformed frame or message
- * closes the comm with a `ProtocolError`.
+ * closes the comm with a `ProtocolError`. Each message is decoded within its
+ * own decode budget; one over budget is a `DecodeError` for `onDecodeError`
+ * (the framing is intact, so the comm carries on). A watchdog closes the comm
+ * with a `RequestTimeoutError` when a reply is awaited, or a message has
+ * started arriving, and no byte came for `requestTimeout`.
  */
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -11,7 +15,8 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
-import { ConnectError, ConnectionLostError, ProtocolError } from "../../Errors.js"
+import { ConnectError, ConnectionLostError, DecodeError, ProtocolError, RequestTimeoutError } from "../../Errors.js"
+import { DecodeBudget } from "./budget.js"
 import { encodeFrames, FrameReader } from "./framing.js"
 import { decodeMessageOr, encodeMessage } from "./message.js"
 
@@ -42,8 +47,11 @@ export const parseAddress = (address: string): Either.Either<Address, string> =>
 /** What we tell the peer: no compression, pickle protocol 5 (our reader knows it). @internal */
 export const CLIENT_HELLO = { compression: null, python: [3, 11, 2], "pickle-protocol": 5 } as const
 
+/** Why a comm ended. @internal */
+export type ConnectionClosedError = ConnectionLostError | ProtocolError | RequestTimeoutError
+
 /** Why a comm could not be opened or used. @internal */
-export type CommError = ConnectError | ConnectionLostError | ProtocolError
+export type CommError = ConnectError | ConnectionClosedError
 
 /** @internal */
 export interface Connection {
@@ -53,16 +61,39 @@ export interface Connection {
   /** Encodes and writes one message (a map, or an array of messages on a stream). */
   readonly write: (message: unknown) => Effect.Effect<void, ConnectionLostError>
   /** Completes (always with a failure) when the comm has ended, with why. */
-  readonly closed: Deferred.Deferred<never, ConnectionLostError | ProtocolError>
+  readonly closed: Deferred.Deferred<never, ConnectionClosedError>
+  /**
+   * Marks that a reply to `request` is awaited (the watchdog then times it
+   * out), or, with `undefined`, that none is.
+   */
+  readonly expect: (request: string | undefined) => void
 }
 
 /** @internal */
 export interface ConnectOptions {
   readonly maxMessageBytes: number
+  /** Decode budget of each message (see budget.ts). */
+  readonly maxDecodedBytes: number
   readonly connectTimeout: Duration.Duration
+  /**
+   * How long an awaited reply, or a message that started arriving, may go
+   * without a byte before the comm is closed with a `RequestTimeoutError`.
+   * A large message that keeps arriving is not stalled.
+   */
+  readonly requestTimeout: Duration.Duration
+  /** What this comm carries, for timeout errors when no request is awaited (e.g. "the stream"). */
+  readonly name: string
   /** Called for every message after the handshake, in order, synchronously. */
   readonly onMessage: (message: unknown) => void
+  /**
+   * Called for a message whose decoding exceeded its budget; the comm carries
+   * on. Without it, such a message closes the comm with a `ProtocolError`.
+   */
+  readonly onDecodeError?: ((error: DecodeError) => void) | undefined
 }
+
+/** Appended to handshake failures that look like a TLS listener (it waits for a ClientHello and says nothing). */
+const TLS_HINT = "; the scheduler may require tls://"
 
 const getField = (u: unknown, field: string): unknown => {
   if (u instanceof Map) return u.get(field)
@@ -94,19 +125,24 @@ export const connect = (
 ): Effect.Effect<Connection, CommError, Scope.Scope> =>
   Effect.gen(function*() {
     const connected = yield* Deferred.make<void, ConnectError>()
-    const closed = yield* Deferred.make<never, ConnectionLostError | ProtocolError>()
-    const hello = yield* Deferred.make<unknown, ConnectionLostError | ProtocolError>()
+    const closed = yield* Deferred.make<never, ConnectionClosedError>()
+    const hello = yield* Deferred.make<unknown, ConnectionClosedError>()
     const reader = new FrameReader({ maxMessageBytes: options.maxMessageBytes })
+    const maxDecodedBytes = options.maxDecodedBytes
     let isConnected = false
     let handshaken = false
     // Why the comm ended; set once, every later event is ignored.
-    let ended: ConnectionLostError | ProtocolError | undefined
+    let ended: ConnectionClosedError | undefined
+    // Watchdog state: `progress` moves on every chunk and every new expectation.
+    let progress = 0
+    let bytesIn = 0
+    let expecting: string | undefined = undefined
 
-    const end = (socket: Net.Socket, error: ConnectionLostError | ProtocolError) => {
+    const end = (socket: Net.Socket, error: ConnectionClosedError) => {
       if (ended !== undefined) return
       ended = error
       if (!isConnected) {
-        const cause = error.cause ?? error
+        const cause = ("cause" in error ? error.cause : undefined) ?? error
         Deferred.unsafeDone(connected, Exit.fail(new ConnectError({ address: address.url, code: errorCode(cause), cause })))
       }
       Deferred.unsafeDone(hello, Exit.fail(error))
@@ -116,12 +152,27 @@ export const connect = (
 
     const onData = (socket: Net.Socket, chunk: Uint8Array): void => {
       if (ended !== undefined) return
+      progress++
+      if (!handshaken) bytesIn += chunk.length
       const pushed = reader.push(chunk)
-      if (Either.isLeft(pushed)) return end(socket, pushed.left)
+      if (Either.isLeft(pushed)) {
+        if (!handshaken && looksLikeTls(chunk)) {
+          return end(socket, new ProtocolError({ reason: "Handshake", message: `${address.url} answered with TLS${TLS_HINT}` }))
+        }
+        return end(socket, pushed.left)
+      }
       const messages = pushed.right
       for (let i = 0; i < messages.length; i++) {
-        const decoded = decodeMessageOr(messages[i]!)
+        const decoded = decodeMessageOr(messages[i]!, new DecodeBudget(maxDecodedBytes))
         if (decoded instanceof ProtocolError) return end(socket, decoded)
+        if (decoded instanceof DecodeError) {
+          if (handshaken && options.onDecodeError !== undefined) {
+            options.onDecodeError(decoded)
+            if (ended !== undefined) return
+            continue
+          }
+          return end(socket, new ProtocolError({ reason: "MalformedMessage", message: decoded.message }))
+        }
         if (handshaken) {
           options.onMessage(decoded)
           if (ended !== undefined) return
@@ -149,7 +200,14 @@ export const connect = (
         })
         socket.on("data", (chunk: Uint8Array) => onData(socket, chunk))
         socket.on("error", (cause) => end(socket, new ConnectionLostError({ address: address.url, cause })))
-        socket.on("end", () => end(socket, new ConnectionLostError({ address: address.url, cause: "EOF" })))
+        socket.on("end", () =>
+          end(
+            socket,
+            new ConnectionLostError({
+              address: address.url,
+              cause: !handshaken && bytesIn === 0 ? `EOF before the handshake${TLS_HINT}` : "EOF"
+            })
+          ))
         socket.on("close", () => end(socket, new ConnectionLostError({ address: address.url, cause: "closed" })))
         return socket
       }),
@@ -193,12 +251,55 @@ export const connect = (
       Effect.timeoutFail({
         duration: options.connectTimeout,
         onTimeout: () =>
-          new ConnectionLostError({ address: address.url, cause: "timed out waiting for the handshake" })
+          new ConnectionLostError({
+            address: address.url,
+            // A TLS listener waits for our ClientHello and sends nothing.
+            cause: `timed out waiting for the handshake${bytesIn === 0 ? TLS_HINT : ""}`
+          })
       })
     )
     yield* write(CLIENT_HELLO)
-    return { address, peerHello, write, closed } satisfies Connection
+
+    // The watchdog: ticks every half timeout; two ticks in a row without
+    // progress while busy (a reply awaited, or a message partly read) end the
+    // comm, so a deadline fires between 1× and 1.5× the timeout. One fiber per
+    // comm; the data path only bumps a counter.
+    const timeoutMillis = Duration.toMillis(options.requestTimeout)
+    if (Number.isFinite(timeoutMillis) && timeoutMillis > 0) {
+      yield* Effect.forkScoped(Effect.gen(function*() {
+        let seen = progress
+        let idle = 0
+        while (ended === undefined) {
+          yield* Effect.sleep(timeoutMillis / 2)
+          const partial = reader.pendingBytes > 0
+          if ((expecting !== undefined || partial) && progress === seen) idle++
+          else idle = 0
+          seen = progress
+          if (idle >= 2) {
+            end(
+              socket,
+              new RequestTimeoutError({
+                address: address.url,
+                request: expecting ?? options.name,
+                reason: partial ? "StalledFrame" : "NoReply",
+                timeoutMillis
+              })
+            )
+          }
+        }
+      }))
+    }
+
+    const expect = (request: string | undefined): void => {
+      expecting = request
+      progress++
+    }
+    return { address, peerHello, write, closed, expect } satisfies Connection
   })
+
+/** A TLS record header: content type 20–23 (handshake 22, alert 21), version 3.x. */
+const looksLikeTls = (chunk: Uint8Array): boolean =>
+  chunk.length >= 3 && chunk[0]! >= 20 && chunk[0]! <= 23 && chunk[1] === 3 && chunk[2]! <= 4
 
 const hasField = (u: unknown, field: string): boolean =>
   u instanceof Map ? u.has(field) : typeof u === "object" && u !== null && field in u

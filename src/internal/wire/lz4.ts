@@ -19,6 +19,7 @@
  */
 import * as Either from "effect/Either"
 import { DecodeError } from "../../Errors.js"
+import { BudgetExceeded, type DecodeBudget } from "./budget.js"
 
 const MIN_MATCH = 4
 
@@ -84,16 +85,26 @@ export const decodeBlock = (src: Uint8Array, dst: Uint8Array): number | string =
 
 /**
  * Decompresses python-lz4's size-prefixed block format. The declared size is
- * checked against `maxBytes` before anything is allocated, and the block must
- * produce exactly that many bytes.
+ * checked against `maxBytes` (a number, or a message's decode budget, which
+ * is then charged) before anything is allocated, and the block must produce
+ * exactly that many bytes.
  *
  * @internal
  */
-export const decompress = (data: Uint8Array, maxBytes: number): Either.Either<Uint8Array, DecodeError> => {
+export const decompress = (data: Uint8Array, maxBytes: number | DecodeBudget): Either.Either<Uint8Array, DecodeError> => {
   if (data.length < 4) return Either.left(lz4Error("frame shorter than its 4-byte size prefix"))
   const size = (data[0]! | (data[1]! << 8) | (data[2]! << 16) | (data[3]! << 24)) >>> 0
   if (size > 0x7fffffff) return Either.left(lz4Error(`declared size ${size} is negative as a C int`))
-  if (size > maxBytes) return Either.left(lz4Error(`declared size ${size} exceeds the bound of ${maxBytes} bytes`))
+  if (typeof maxBytes === "number") {
+    if (size > maxBytes) return Either.left(lz4Error(`declared size ${size} exceeds the bound of ${maxBytes} bytes`))
+  } else {
+    try {
+      maxBytes.charge("lz4", size)
+    } catch (error) {
+      if (error instanceof BudgetExceeded) return Either.left(error.error)
+      throw error
+    }
+  }
   const out = new Uint8Array(size)
   const written = decodeBlock(data.subarray(4), out)
   if (typeof written === "string") return Either.left(lz4Error(written))

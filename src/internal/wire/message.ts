@@ -14,8 +14,11 @@
 import * as Either from "effect/Either"
 import { Packr, Unpackr } from "msgpackr"
 import { DecodeError, ProtocolError } from "../../Errors.js"
+import { BudgetExceeded, DecodeBudget, OBJECT_COST, SLOT_COST, STRING_COST } from "./budget.js"
 import * as Lz4 from "./lz4.js"
+import { contiguousStrides, NumpyFault, parseDtype, readArray } from "./numpy.js"
 import { defineEntry, fromMap, PyGlobal, readPickle } from "./pickle.js"
+import { toValue } from "./pyvalue.js"
 
 /**
  * An opaque serialized value (sub-header + data frames), kept as received so
@@ -80,9 +83,15 @@ const MAX_DEPTH = 512
  * it: refuses ext types (Python's msgpack never emits them), the unused 0xc1,
  * truncation, containers that declare more items than bytes remain, and
  * nesting deeper than `maxDepth`. Tells whether every map key is a string.
+ * Charges `budget` for what decoding will build (containers, strings, bins)
+ * before anything is built: a small message of millions of empty maps fails
+ * here.
  */
-const scan = (b: Uint8Array, maxDepth: number): { readonly stringKeys: boolean } | string => {
+const scan = (b: Uint8Array, maxDepth: number, budget: DecodeBudget | undefined): { readonly stringKeys: boolean } | string | DecodeError => {
   const len = b.length
+  // Accumulated locally and charged once: the per-item cost is an add and a compare.
+  const limit = budget === undefined ? Infinity : budget.remaining
+  let cost = 0
   const remaining: Array<number> = []
   const maps: Array<boolean> = []
   let p = 0
@@ -193,15 +202,24 @@ const scan = (b: Uint8Array, maxDepth: number): { readonly stringKeys: boolean }
     if (keyPosition && !isString) stringKeys = false
     if (skip > len - p) return "truncated msgpack"
     p += skip
-    if (items > 0) {
+    if (items >= 0) {
       const count = isMap ? items * 2 : items
       if (count > len - p) return "msgpack container declares more items than bytes remain"
-      if (remaining.length >= maxDepth) return `msgpack nested deeper than ${maxDepth}`
-      remaining.push(count)
-      maps.push(isMap)
+      cost += OBJECT_COST + count * SLOT_COST
+      if (cost > limit) return budget!.exceeded("msgpack", cost)
+      if (items > 0) {
+        if (remaining.length >= maxDepth) return `msgpack nested deeper than ${maxDepth}`
+        remaining.push(count)
+        maps.push(isMap)
+      }
+    } else if (skip > 0 && (isString || (t >= 0xc4 && t <= 0xc6))) {
+      // strings and bins; fixed-size numbers cost no more than their slot
+      cost += (isString ? STRING_COST : OBJECT_COST) + skip
+      if (cost > limit) return budget!.exceeded("msgpack", cost)
     }
   }
   if (p !== len) return `${len - p} bytes after the msgpack value`
+  if (budget !== undefined) budget.charge("msgpack", cost)
   return { stringKeys }
 }
 
@@ -220,13 +238,19 @@ const mapsToObjects = (value: unknown): unknown => {
 /**
  * Decodes one msgpack value (Python's settings: bin → `Uint8Array`, arrays →
  * arrays, int64 → number when safe else bigint). Maps with only string keys
- * become plain objects, any other map a `Map`. Never throws.
+ * become plain objects, any other map a `Map`. Never throws. With a
+ * `budget`, what it builds is charged first; exceeding it is a DecodeError
+ * (any other failure is the reason as text).
  *
  * @internal
  */
-export const decodeMsgpack = (bytes: Uint8Array): Either.Either<unknown, string> => {
-  const decoded = decodeMsgpackOr(bytes)
-  return decoded instanceof MsgpackFailure ? Either.left(decoded.reason) : Either.right(decoded)
+export const decodeMsgpack = (bytes: Uint8Array, budget?: DecodeBudget): Either.Either<unknown, string | DecodeError> => {
+  const decoded = decodeMsgpackOr(bytes, budget)
+  return decoded instanceof MsgpackFailure
+    ? Either.left(decoded.reason)
+    : decoded instanceof DecodeError
+    ? Either.left(decoded)
+    : Either.right(decoded)
 }
 
 /** Why bytes are not one msgpack value (a decoded value is never an instance of this class). */
@@ -234,10 +258,14 @@ class MsgpackFailure {
   constructor(readonly reason: string) {}
 }
 
-/** {@link decodeMsgpack} for the receive path: the value, or a `MsgpackFailure` (no Either per message). */
-const decodeMsgpackOr = (bytes: Uint8Array): unknown => {
-  const scanned = scan(bytes, MAX_DEPTH)
+/**
+ * {@link decodeMsgpack} for the receive path: the value, a `MsgpackFailure`,
+ * or the budget's `DecodeError` (no Either per message).
+ */
+const decodeMsgpackOr = (bytes: Uint8Array, budget: DecodeBudget | undefined): unknown => {
+  const scanned = scan(bytes, MAX_DEPTH, budget)
   if (typeof scanned === "string") return new MsgpackFailure(scanned)
+  if (scanned instanceof DecodeError) return scanned
   try {
     return scanned.stringKeys ? unpackrObjects.unpack(bytes) : mapsToObjects(unpackrMaps.unpack(bytes))
   } catch (error) {
@@ -277,18 +305,21 @@ export const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
 const readSubFrames = (
   frames: ReadonlyArray<Uint8Array>,
   offset: number,
-  revive: boolean
+  revive: boolean,
+  budget: DecodeBudget | undefined
 ): { header: Record<string, unknown>; frames: ReadonlyArray<Uint8Array> } => {
   if (offset >= frames.length) throw new MessageFault(`sub-header frame ${offset} of ${frames.length} frames`)
   const bytes = frames[offset]!
   let header: unknown
   if (revive && lastHeader !== undefined && sameBytes(bytes, lastHeader.bytes)) {
-    // A gather reply repeats one sub-header per key: decoded once, shared (headers are read, never written).
+    // A gather reply repeats one sub-header per key: decoded once, shared (headers are read,
+    // never written), so it costs the budget nothing more.
     header = lastHeader.header
   } else {
-    const decoded = decodeMsgpackOr(bytes)
+    const decoded = decodeMsgpackOr(bytes, budget)
     if (decoded instanceof MsgpackFailure) throw new MessageFault(`sub-header: ${decoded.reason}`)
-    header = revive ? reviveValue(decoded, [], 0) : decoded
+    if (decoded instanceof DecodeError) throw new BudgetExceeded(decoded)
+    header = revive ? reviveValue(decoded, [], 0, budget) : decoded
     if (revive && bytes.length <= 256 && isPlainObject(header)) lastHeader = { bytes: bytes.slice(), header }
   }
   if (!isPlainObject(header)) throw new MessageFault("sub-header is not a map")
@@ -302,36 +333,41 @@ const readSubFrames = (
   return { header, frames: frames.slice(offset + 1, offset + 1 + count) }
 }
 
-const reviveValue = (value: unknown, frames: ReadonlyArray<Uint8Array>, depth: number): unknown => {
+const reviveValue = (
+  value: unknown,
+  frames: ReadonlyArray<Uint8Array>,
+  depth: number,
+  budget: DecodeBudget | undefined
+): unknown => {
   if (typeof value !== "object" || value === null || value instanceof Uint8Array) return value
   if (depth > MAX_DEPTH) throw new MessageFault("message nested too deeply")
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) value[i] = reviveValue(value[i], frames, depth + 1)
+    for (let i = 0; i < value.length; i++) value[i] = reviveValue(value[i], frames, depth + 1, budget)
     return value
   }
   if (value instanceof Map) {
     const out = new Map<unknown, unknown>()
-    for (const [k, v] of value) out.set(reviveValue(k, frames, depth + 1), reviveValue(v, frames, depth + 1))
+    for (const [k, v] of value) out.set(reviveValue(k, frames, depth + 1, budget), reviveValue(v, frames, depth + 1, budget))
     return out
   }
   const object = value as Record<string, unknown>
   if (hasOwn(object, "__Serialized__")) {
     const offset = subFrameOffset(object["__Serialized__"])
     if (offset !== undefined) {
-      const sub = readSubFrames(frames, offset, true)
+      const sub = readSubFrames(frames, offset, true, budget)
       return new Serialized(sub.header, sub.frames)
     }
     // The in-band form `{"__Serialized__": <falsy>, "data": [header, frames]}`.
     const data = object["data"]
     if (Array.isArray(data) && data.length === 2 && isPlainObject(data[0]) && Array.isArray(data[1]) && data[1].every((f) => f instanceof Uint8Array)) {
-      return new Serialized(reviveValue(data[0], [], depth + 1) as Record<string, unknown>, data[1] as Array<Uint8Array>)
+      return new Serialized(reviveValue(data[0], [], depth + 1, budget) as Record<string, unknown>, data[1] as Array<Uint8Array>)
     }
     throw new MessageFault("malformed __Serialized__ marker")
   }
   if (hasOwn(object, "__Pickled__")) {
     const offset = subFrameOffset(object["__Pickled__"])
     if (offset !== undefined) {
-      const sub = readSubFrames(frames, offset, false)
+      const sub = readSubFrames(frames, offset, false, budget)
       if (!(sub.header["pickled-obj"] instanceof Uint8Array)) throw new MessageFault("__Pickled__ sub-header without pickled-obj")
       return new Pickled(sub.header, sub.frames)
     }
@@ -339,38 +375,46 @@ const reviveValue = (value: unknown, frames: ReadonlyArray<Uint8Array>, depth: n
   if (hasOwn(object, "__Set__")) {
     const list = object["as-list"]
     if (!Array.isArray(list)) throw new MessageFault("__Set__ without an as-list array")
-    return reviveValue(list, frames, depth + 1)
+    return reviveValue(list, frames, depth + 1, budget)
   }
-  for (const key of Object.keys(object)) object[key] = reviveValue(object[key], frames, depth + 1)
+  for (const key of Object.keys(object)) object[key] = reviveValue(object[key], frames, depth + 1, budget)
   return object
 }
 
 /**
  * Decodes one message from its frames: frame_0 as msgpack, `__Serialized__`
  * markers into {@link Serialized} (sub-frame indices bounds-checked),
- * `__Pickled__` into {@link Pickled}, `__Set__` maps into arrays.
+ * `__Pickled__` into {@link Pickled}, `__Set__` maps into arrays. With a
+ * `budget`, frame_0 and the sub-headers are charged to it; exceeding it is a
+ * `DecodeError` (the framing is intact: the comm may carry on), anything
+ * malformed a `ProtocolError`.
  *
  * @internal
  */
-export const decodeMessage = (frames: ReadonlyArray<Uint8Array>): Either.Either<unknown, ProtocolError> => {
-  const decoded = decodeMessageOr(frames)
-  return decoded instanceof ProtocolError ? Either.left(decoded) : Either.right(decoded)
+export const decodeMessage = (
+  frames: ReadonlyArray<Uint8Array>,
+  budget?: DecodeBudget
+): Either.Either<unknown, ProtocolError | DecodeError> => {
+  const decoded = decodeMessageOr(frames, budget)
+  return decoded instanceof ProtocolError || decoded instanceof DecodeError ? Either.left(decoded) : Either.right(decoded)
 }
 
 /**
  * {@link decodeMessage} for the receive path: the message, or a
- * `ProtocolError` (a decoded message is never one), without an Either per
- * message.
+ * `ProtocolError` / `DecodeError` (a decoded message is never one), without
+ * an Either per message.
  *
  * @internal
  */
-export const decodeMessageOr = (frames: ReadonlyArray<Uint8Array>): unknown => {
+export const decodeMessageOr = (frames: ReadonlyArray<Uint8Array>, budget?: DecodeBudget): unknown => {
   if (frames.length === 0) return malformedMessage("message without frames")
-  const root = decodeMsgpackOr(frames[0]!)
+  const root = decodeMsgpackOr(frames[0]!, budget)
   if (root instanceof MsgpackFailure) return malformedMessage(root.reason)
+  if (root instanceof DecodeError) return root
   try {
-    return reviveValue(root, frames, 0)
+    return reviveValue(root, frames, 0, budget)
   } catch (error) {
+    if (error instanceof BudgetExceeded) return error.error
     return malformedMessage(error instanceof MessageFault ? error.message : String(error))
   }
 }
@@ -641,10 +685,18 @@ export const encodeMessage = (message: unknown): Array<Uint8Array> => {
  * @internal
  */
 export interface DeserializeOptions {
-  /** Bytes produced by decompression and frame merging, in total. Default 256 MiB. */
+  /**
+   * The decode budget of the message this value came in, shared by every
+   * value of that message. Default: a fresh budget of `maxBytes`.
+   */
+  readonly budget?: DecodeBudget | undefined
+  /** Limit of a fresh budget when none is given. Default `defaultMaxDecodedBytes`. */
   readonly maxBytes?: number | undefined
-  /** Elements of a decoded numpy array. Default 16 Mi. */
-  readonly maxElements?: number | undefined
+  /**
+   * Pickles stay the reader's inert descriptors instead of plain values (for
+   * readers of pickled exceptions). Default false.
+   */
+  readonly descriptors?: boolean | undefined
 }
 
 class DeserializeFault {
@@ -660,11 +712,11 @@ const unwrap = <A>(either: Either.Either<A, DecodeError>): A => {
   return either.right
 }
 
-const concat = (frames: ReadonlyArray<Uint8Array>, budget: Budget): Uint8Array => {
+const concat = (frames: ReadonlyArray<Uint8Array>, budget: DecodeBudget, codec: string): Uint8Array => {
   if (frames.length === 1) return frames[0]!
   let size = 0
   for (const f of frames) size += f.length
-  budget.spend(size)
+  budget.charge(codec, size)
   const out = new Uint8Array(size)
   let offset = 0
   for (const f of frames) {
@@ -672,14 +724,6 @@ const concat = (frames: ReadonlyArray<Uint8Array>, budget: Budget): Uint8Array =
     offset += f.length
   }
   return out
-}
-
-class Budget {
-  constructor(public bytes: number, readonly maxElements: number) {}
-  spend(n: number): void {
-    if (n > this.bytes) decodeFail("dask", "decoded data exceeds the configured bound")
-    this.bytes -= n
-  }
 }
 
 const serializerName = (header: Record<string, unknown>): string =>
@@ -695,16 +739,17 @@ const intArray = (u: unknown, what: string, serializer: string): Array<number> =
 /**
  * Decodes a {@link Serialized} value into a JS value (§3.2): decompression
  * (lz4; any other codec is a DecodeError naming it), merging of split frames,
- * collections, and the serializer families msgpack, pickle (inert values from
- * the whitelist reader), dask (`bytes`, `bytearray`, `numpy.ndarray` of
- * simple dtypes → nested arrays) and error (its text as the DecodeError's
- * message). Never throws.
+ * collections, and the serializer families msgpack, pickle (the whitelist
+ * reader, then plain values; any other Python object is a DecodeError naming
+ * its type), dask (`bytes`, `bytearray`, `numpy.ndarray` → typed arrays, see
+ * numpy.ts) and error (its text as the DecodeError's message). Everything it
+ * builds is charged to the message's decode budget. Never throws.
  *
  * @internal
  */
 export const deserialize = (value: Serialized, options?: DeserializeOptions): Either.Either<unknown, DecodeError> => {
   try {
-    const budget = new Budget(options?.maxBytes ?? 256 * 1024 * 1024, options?.maxElements ?? 16 * 1024 * 1024)
+    const budget = options?.budget ?? new DecodeBudget(options?.maxBytes)
     const header = value.header
     let frames: ReadonlyArray<Uint8Array> = value.frames
     if (hasOwn(header, "compression") && header["compression"] != null) {
@@ -715,11 +760,7 @@ export const deserialize = (value: Serialized, options?: DeserializeOptions): Ei
       frames = frames.map((frame, i) => {
         const codec = (compression as Array<unknown>)[i]
         if (codec === null || codec === undefined) return frame
-        if (codec === "lz4") {
-          const out = unwrap(Lz4.decompress(frame, budget.bytes))
-          budget.spend(out.length)
-          return out
-        }
+        if (codec === "lz4") return unwrap(Lz4.decompress(frame, budget))
         return decodeFail(
           typeof codec === "string" ? codec : "unknown",
           `frames compressed with ${JSON.stringify(codec)} cannot be decompressed (supported: lz4)`
@@ -735,13 +776,15 @@ export const deserialize = (value: Serialized, options?: DeserializeOptions): Ei
         const start = offsets[i]!
         const n = counts[i]!
         if (start + n > frames.length) decodeFail(serializerName(header), "split frames out of range")
-        merged.push(concat(frames.slice(start, start + n), budget))
+        merged.push(concat(frames.slice(start, start + n), budget, serializerName(header)))
       }
       frames = merged
     }
-    return Either.right(deserializeFrames(header, frames, budget, 0))
+    return Either.right(deserializeFrames(header, frames, budget, options?.descriptors === true, 0))
   } catch (error) {
-    if (error instanceof DeserializeFault) return Either.left(error.error)
+    if (error instanceof DeserializeFault || error instanceof BudgetExceeded || error instanceof NumpyFault) {
+      return Either.left(error.error)
+    }
     return Either.left(new DecodeError({ serializer: serializerName(value.header), message: `unexpected failure: ${String(error)}` }))
   }
 }
@@ -751,7 +794,8 @@ const COLLECTION_TYPES = new Set(["list", "tuple", "set", "dict"])
 const deserializeFrames = (
   header: Record<string, unknown>,
   frames: ReadonlyArray<Uint8Array>,
-  budget: Budget,
+  budget: DecodeBudget,
+  descriptors: boolean,
   depth: number
 ): unknown => {
   if (depth > 32) decodeFail(serializerName(header), "collections nested too deeply")
@@ -761,6 +805,7 @@ const deserializeFrames = (
     const lengths = intArray(header["frame-lengths"], "frame-lengths", "collection")
     if (typeof type !== "string" || !COLLECTION_TYPES.has(type)) decodeFail("collection", `collection type ${String(type)} is not supported`)
     if (!Array.isArray(headers) || headers.length !== lengths.length) decodeFail("collection", "sub-headers and frame-lengths differ")
+    budget.charge("collection", OBJECT_COST + 2 * SLOT_COST * lengths.length)
     const items: Array<unknown> = []
     const keys: Array<unknown> = []
     let start = 0
@@ -771,7 +816,7 @@ const deserializeFrames = (
       if (end > frames.length) decodeFail("collection", "frame-lengths exceed the frames")
       const { key, ...rest } = sub as Record<string, unknown>
       keys.push(key)
-      items.push(deserializeFrames(rest, frames.slice(start, end), budget, depth + 1))
+      items.push(deserializeFrames(rest, frames.slice(start, end), budget, descriptors, depth + 1))
       start = end
     }
     if (type === "dict") {
@@ -787,13 +832,17 @@ const deserializeFrames = (
   const serializer = header["serializer"]
   switch (serializer) {
     case "msgpack": {
-      const decoded = decodeMsgpack(concat(frames, budget))
-      if (Either.isLeft(decoded)) return decodeFail("msgpack", decoded.left)
+      const decoded = decodeMsgpack(concat(frames, budget, "msgpack"), budget)
+      if (Either.isLeft(decoded)) {
+        if (decoded.left instanceof DecodeError) throw new DeserializeFault(decoded.left)
+        return decodeFail("msgpack", decoded.left)
+      }
       return decoded.right
     }
     case "pickle": {
       if (frames.length === 0) return decodeFail("pickle", "no pickle frame")
-      return unwrap(readPickle(frames[0]!, frames.slice(1)))
+      const read = unwrap(readPickle(frames[0]!, frames.slice(1), { budget }))
+      return descriptors ? read : unwrap(toValue(read, budget))
     }
     case "dask":
       return deserializeDask(header, frames, budget)
@@ -822,13 +871,16 @@ const daskTypeName = (header: Record<string, unknown>): string | undefined => {
   return undefined
 }
 
-const deserializeDask = (header: Record<string, unknown>, frames: ReadonlyArray<Uint8Array>, budget: Budget): unknown => {
+const deserializeDask = (header: Record<string, unknown>, frames: ReadonlyArray<Uint8Array>, budget: DecodeBudget): unknown => {
   const type = daskTypeName(header)
   switch (type) {
     case "bytes":
-      return concat(frames, budget)
-    case "bytearray":
-      return concat(frames, budget).slice()
+      return concat(frames, budget, "dask")
+    case "bytearray": {
+      const joined = concat(frames, budget, "dask")
+      budget.charge("dask", joined.length)
+      return joined.slice()
+    }
     case "numpy.ndarray": {
       const sub = header["sub-header"]
       if (!isPlainObject(sub)) return decodeFail("dask", "numpy.ndarray without a sub-header")
@@ -839,102 +891,36 @@ const deserializeDask = (header: Record<string, unknown>, frames: ReadonlyArray<
   }
 }
 
-const DTYPE = /^([<>|=])([biufUS])(\d{1,6})$/
-
-/** A numpy array of a simple dtype as nested arrays (strides honoured, every element bounds-checked). */
-const decodeNdarray = (sub: Record<string, unknown>, frames: ReadonlyArray<Uint8Array>, budget: Budget): unknown => {
-  if (sub["pickle"]) return decodeFail("dask", "numpy arrays of Python objects are pickled; not supported")
+/** The dask family's numpy array (`distributed/protocol/numpy.py` `serialize_numpy_ndarray`). */
+const decodeNdarray = (sub: Record<string, unknown>, frames: ReadonlyArray<Uint8Array>, budget: DecodeBudget): unknown => {
+  if (sub["pickle"]) return decodeFail("numpy", "numpy arrays of Python objects are pickled; not supported")
   const dtype = sub["dtype"]
   if (!Array.isArray(dtype) || dtype.length !== 2 || dtype[0] !== 0 || typeof dtype[1] !== "string") {
-    return decodeFail("dask", "numpy dtype is structured or malformed; not supported")
+    return decodeFail("numpy", "numpy dtype is structured or malformed; not supported")
   }
-  const match = DTYPE.exec(dtype[1])
-  if (match === null) return decodeFail("dask", `numpy dtype ${JSON.stringify(dtype[1])} is not supported`)
-  const [, order, kind, sizeText] = match
-  const size = Number(sizeText)
-  const itemsize = kind === "U" ? 4 * size : size
-  const little = order !== ">"
-  const readers: Record<string, (v: DataView, o: number) => unknown> = {
-    b1: (v, o) => v.getUint8(o) !== 0,
-    i1: (v, o) => v.getInt8(o),
-    u1: (v, o) => v.getUint8(o),
-    i2: (v, o) => v.getInt16(o, little),
-    u2: (v, o) => v.getUint16(o, little),
-    i4: (v, o) => v.getInt32(o, little),
-    u4: (v, o) => v.getUint32(o, little),
-    i8: (v, o) => safeBig(v.getBigInt64(o, little)),
-    u8: (v, o) => safeBig(v.getBigUint64(o, little)),
-    f4: (v, o) => v.getFloat32(o, little),
-    f8: (v, o) => v.getFloat64(o, little)
-  }
-  let read: ((v: DataView, o: number) => unknown) | undefined = readers[`${kind}${size}`]
-  if (kind === "U") {
-    read = (v, o) => {
-      let s = ""
-      for (let i = 0; i < size; i++) {
-        const c = v.getUint32(o + 4 * i, little)
-        if (c === 0) break
-        if (c > 0x10ffff) return decodeFail("dask", "invalid code point in a numpy unicode array")
-        s += String.fromCodePoint(c)
-      }
-      return s
-    }
-  } else if (kind === "S") {
-    read = (v, o) => {
-      let end = size
-      while (end > 0 && v.getUint8(o + end - 1) === 0) end--
-      return new Uint8Array(v.buffer, v.byteOffset + o, end).slice()
-    }
-  }
-  if (read === undefined || itemsize === 0) return decodeFail("dask", `numpy dtype ${JSON.stringify(dtype[1])} is not supported`)
-  if (frames.length !== 1) return decodeFail("dask", "numpy array must have exactly one frame")
-  const frame = frames[0]!
-  const shape = intArray(Array.isArray(sub["broadcast_to"]) ? sub["broadcast_to"] : sub["shape"], "numpy shape", "dask")
+  const parsed = parseDtype(dtype[1])
+  if (frames.length !== 1) return decodeFail("numpy", "numpy array must have exactly one frame")
+  const shape = intArray(Array.isArray(sub["broadcast_to"]) ? sub["broadcast_to"] : sub["shape"], "numpy shape", "numpy")
   const strides = sub["strides"]
+  if (strides === undefined || strides === null) {
+    return readArray(parsed, shape, contiguousStrides(shape, parsed.itemsize, false), frames[0]!, budget)
+  }
   if (!Array.isArray(strides) || strides.length !== shape.length || !strides.every((s) => typeof s === "number" && Number.isInteger(s))) {
-    return decodeFail("dask", "numpy strides do not match the shape")
+    return decodeFail("numpy", "numpy strides do not match the shape")
   }
-  let count = 1
-  let min = 0
-  let max = 0
-  for (let i = 0; i < shape.length; i++) {
-    count *= shape[i]!
-    const extent = (shape[i]! - 1) * (strides[i] as number)
-    if (extent > 0) max += extent
-    else min += extent
-  }
-  // Bound the nested arrays built too (a zero-length axis after huge ones has no elements but many arrays).
-  let nodes = 1
-  for (let i = 0; i < shape.length && nodes > 0; i++) {
-    nodes *= shape[i]!
-    if (nodes > budget.maxElements) return decodeFail("dask", `numpy array of shape [${shape.join(", ")}] exceeds the bound`)
-  }
-  if (count > budget.maxElements) return decodeFail("dask", `numpy array of ${count} elements exceeds the bound`)
-  if (count > 0 && (min < 0 || max + itemsize > frame.length)) return decodeFail("dask", "numpy strides reach outside the data frame")
-  const view = new DataView(frame.buffer, frame.byteOffset, frame.byteLength)
-  const build = (dim: number, offset: number): unknown => {
-    if (dim === shape.length) return read!(view, offset)
-    const n = shape[dim]!
-    const out: Array<unknown> = new Array(n)
-    for (let i = 0; i < n; i++) out[i] = build(dim + 1, offset + i * (strides[dim] as number))
-    return out
-  }
-  if (shape.length > 64) return decodeFail("dask", "numpy array has too many dimensions")
-  return build(0, 0)
+  return readArray(parsed, shape, strides as Array<number>, frames[0]!, budget)
 }
 
-const safeBig = (v: bigint): number | bigint =>
-  v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v
-
 /**
- * Reads a {@link Pickled} value with the whitelist reader.
+ * Reads a {@link Pickled} value with the whitelist reader, as inert
+ * descriptors (for readers of pickled exceptions).
  *
  * @internal
  */
-export const unpickle = (value: Pickled): Either.Either<unknown, DecodeError> => {
+export const unpickle = (value: Pickled, budget?: DecodeBudget): Either.Either<unknown, DecodeError> => {
   const pickled = value.header["pickled-obj"]
   if (!(pickled instanceof Uint8Array)) {
     return Either.left(new DecodeError({ serializer: "pickle", message: "__Pickled__ without pickled-obj" }))
   }
-  return readPickle(pickled, value.frames)
+  return readPickle(pickled, value.frames, { budget })
 }

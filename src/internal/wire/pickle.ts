@@ -13,6 +13,7 @@
  */
 import * as Either from "effect/Either"
 import { DecodeError } from "../../Errors.js"
+import { BudgetExceeded, type DecodeBudget, OBJECT_COST, SLOT_COST, STRING_COST } from "./budget.js"
 
 /**
  * A reference to a module attribute (`GLOBAL` / `STACK_GLOBAL`).
@@ -75,6 +76,8 @@ export interface ReadOptions {
   readonly maxDepth?: number | undefined
   /** Memo entries. Default 100,000. */
   readonly maxMemo?: number | undefined
+  /** The message's decode budget, charged for every value and container built. */
+  readonly budget?: DecodeBudget | undefined
 }
 
 class PickleFault {
@@ -119,6 +122,7 @@ export const readPickle = (
   try {
     return Either.right(new Reader(bytes, buffers, options).run())
   } catch (error) {
+    if (error instanceof BudgetExceeded) return Either.left(error.error)
     const message = error instanceof PickleFault
       ? error.message
       : `unexpected failure: ${error instanceof Error ? error.message : String(error)}`
@@ -137,12 +141,24 @@ class Reader {
   private readonly maxDepth: number
   private readonly maxMemo: number
   private readonly view: DataView
+  private readonly budget: DecodeBudget | undefined
+  /** Bytes built so far, charged to the budget at the end; checked against `costLimit` as it grows. */
+  private cost = 0
+  private readonly costLimit: number
 
   constructor(private readonly src: Uint8Array, private readonly buffers: ReadonlyArray<Uint8Array>, options?: ReadOptions) {
     this.maxElements = options?.maxElements ?? 1_000_000
     this.maxDepth = options?.maxDepth ?? 1_000
     this.maxMemo = options?.maxMemo ?? 100_000
     this.view = new DataView(src.buffer, src.byteOffset, src.byteLength)
+    this.budget = options?.budget
+    this.costLimit = this.budget === undefined ? Infinity : this.budget.remaining
+  }
+
+  /** Charges what is about to be built. */
+  private spend(n: number): void {
+    this.cost += n
+    if (this.cost > this.costLimit) throw new BudgetExceeded(this.budget!.exceeded("pickle", this.cost))
   }
 
   run(): unknown {
@@ -166,6 +182,7 @@ class Reader {
           if (this.marks.length > 0) fail("STOP inside a MARK")
           if (this.stack.length !== 1) fail(`STOP with ${this.stack.length} values on the stack`)
           if (this.pos !== src.length) fail(`${src.length - this.pos} bytes after STOP`)
+          this.budget?.charge("pickle", this.cost)
           return new Finisher(this.maxDepth).finish(this.stack[0])
         }
         case 0x28: // MARK
@@ -231,16 +248,16 @@ class Reader {
           this.pos += 8
           break
         case 0x8c: // SHORT_BINUNICODE
-          this.push(utf8.decode(this.take(this.u8())))
+          this.push(this.text(this.take(this.u8())))
           break
         case 0x56: // UNICODE (protocol 0, raw-unicode-escape)
           this.push(rawUnicodeEscape(this.rawLine()))
           break
         case 0x58: // BINUNICODE
-          this.push(utf8.decode(this.take(this.u32())))
+          this.push(this.text(this.take(this.u32())))
           break
         case 0x8d: // BINUNICODE8
-          this.push(utf8.decode(this.take(this.u64())))
+          this.push(this.text(this.take(this.u64())))
           break
         case 0x43: // SHORT_BINBYTES
           this.push(this.take(this.u8()))
@@ -251,8 +268,12 @@ class Reader {
         case 0x8e: // BINBYTES8
           this.push(this.take(this.u64()))
           break
-        case 0x96: // BYTEARRAY8
-          this.push(this.take(this.u64()).slice())
+        case 0x96: { // BYTEARRAY8
+          const raw = this.take(this.u64())
+          this.spend(raw.length)
+          this.push(raw.slice())
+          break
+        }
           break
         case 0x97: { // NEXT_BUFFER
           if (this.nextBuffer >= this.buffers.length) fail("NEXT_BUFFER without an out-of-band buffer")
@@ -263,6 +284,7 @@ class Reader {
           this.top()
           break
         case 0x29: // EMPTY_TUPLE
+          this.spend(OBJECT_COST)
           this.push([])
           break
         case 0x74: // TUPLE
@@ -283,6 +305,7 @@ class Reader {
           break
         }
         case 0x5d: // EMPTY_LIST
+          this.spend(OBJECT_COST)
           this.push([])
           break
         case 0x6c: // LIST
@@ -299,6 +322,7 @@ class Reader {
           break
         }
         case 0x7d: // EMPTY_DICT
+          this.spend(OBJECT_COST)
           this.push(new Map())
           break
         case 0x64: { // DICT
@@ -320,6 +344,7 @@ class Reader {
           break
         }
         case 0x8f: // EMPTY_SET
+          this.spend(OBJECT_COST)
           this.push(new Set())
           break
         case 0x90: { // ADDITEMS
@@ -407,6 +432,15 @@ class Reader {
   private count(n: number): void {
     this.elements += n
     if (this.elements > this.maxElements) fail(`more than ${this.maxElements} elements`)
+    // A slot, and for each value a share of the container or object holding it
+    // (tuples, lists, dicts, objects from MARK, REDUCE, NEWOBJ); the final pass
+    // that turns dicts into objects copies each entry once more.
+    this.spend(n * (2 * SLOT_COST))
+  }
+
+  private text(raw: Uint8Array): string {
+    this.spend(STRING_COST + 2 * raw.length)
+    return utf8.decode(raw)
   }
 
   private push(value: unknown): void {

@@ -2,35 +2,42 @@
  * Request/reply calls over a small pool of comms. Dask replies carry no
  * request id, so each comm has at most one request in flight; a comm whose
  * request was interrupted or failed is closed rather than reused (a late reply
- * would otherwise answer the next request).
+ * would otherwise answer the next request). Every reply has a deadline (the
+ * connection's watchdog, `requestTimeout`); a reply over its decode budget
+ * fails that request with a `DecodeError` and leaves the comm in the pool.
  */
 import * as Deferred from "effect/Deferred"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
-import { ConnectionLostError, ProtocolError } from "../../Errors.js"
+import { type DecodeError, ProtocolError } from "../../Errors.js"
 import * as Connection from "./connection.js"
 
 interface PooledComm {
   readonly scope: Scope.CloseableScope
   connection: Connection.Connection | undefined
-  pending: Deferred.Deferred<unknown, ConnectionLostError | ProtocolError> | undefined
+  pending: Deferred.Deferred<unknown, RequestError> | undefined
   broken: boolean
 }
+
+/** Why a request failed. @internal */
+export type RequestError = Connection.CommError | DecodeError
 
 /** @internal */
 export interface Pool {
   readonly address: Connection.Address
   /** Sends `{op, ...fields, reply: true}` and waits for the reply. */
-  readonly request: (message: Record<string, unknown>) => Effect.Effect<unknown, Connection.CommError>
+  readonly request: (message: Record<string, unknown>) => Effect.Effect<unknown, RequestError>
 }
 
 /** @internal */
 export interface PoolOptions {
   readonly size: number
   readonly maxMessageBytes: number
+  readonly maxDecodedBytes: number
   readonly connectTimeout: Duration.Duration
+  readonly requestTimeout: Duration.Duration
 }
 
 /**
@@ -50,18 +57,25 @@ export const makePool = (
     const open: Effect.Effect<PooledComm, Connection.CommError> = Effect.gen(function*() {
       const scope = yield* Scope.fork(poolScope, { _tag: "Sequential" })
       const comm: PooledComm = { scope, connection: undefined, pending: undefined, broken: false }
+      const settle = (exit: Exit.Exit<unknown, RequestError>) => {
+        const pending = comm.pending
+        comm.pending = undefined
+        comm.connection?.expect(undefined)
+        if (pending === undefined) {
+          comm.broken = true
+          return
+        }
+        Deferred.unsafeDone(pending, exit)
+      }
       const connection = yield* Connection.connect(address, {
         maxMessageBytes: options.maxMessageBytes,
+        maxDecodedBytes: options.maxDecodedBytes,
         connectTimeout: options.connectTimeout,
-        onMessage: (message) => {
-          const pending = comm.pending
-          comm.pending = undefined
-          if (pending === undefined) {
-            comm.broken = true
-            return
-          }
-          Deferred.unsafeDone(pending, Exit.succeed(message))
-        }
+        requestTimeout: options.requestTimeout,
+        name: "a request",
+        onMessage: (message) => settle(Exit.succeed(message)),
+        // The reply was read whole (framing intact): fail this request, keep the comm.
+        onDecodeError: (error) => settle(Exit.fail(error))
       }).pipe(
         Scope.extend(scope),
         Effect.onError(() => Scope.close(scope, Exit.void))
@@ -86,8 +100,9 @@ export const makePool = (
 
     const use = (comm: PooledComm, message: Record<string, unknown>) =>
       Effect.gen(function*() {
-        const reply = yield* Deferred.make<unknown, ConnectionLostError | ProtocolError>()
+        const reply = yield* Deferred.make<unknown, RequestError>()
         comm.pending = reply
+        comm.connection!.expect(typeof message.op === "string" ? message.op : "a request")
         yield* comm.connection!.write(message)
         return yield* Deferred.await(reply)
       })
@@ -126,7 +141,7 @@ export const makePool = (
 export const call = (
   pool: Pool,
   message: Record<string, unknown>
-): Effect.Effect<unknown, Connection.CommError> =>
+): Effect.Effect<unknown, RequestError | ProtocolError> =>
   Effect.flatMap(pool.request(message), (reply) => {
     const status = field(reply, "status")
     if (status === "uncaught-error") {
