@@ -51,6 +51,8 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
+import type { ResourceLimits } from "node:worker_threads"
+import type { TaskModuleError } from "./Errors.js"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
@@ -65,8 +67,28 @@ import { Scheduler } from "./Scheduler.js"
 export interface Options {
   /** Number of in-process workers (default 2). */
   readonly workers?: number | undefined
-  /** Concurrent Promise/Effect tasks per worker, Dask's `nthreads` (default 4). */
+  /**
+   * Tasks run at once per worker, Dask's `nthreads` (default 4 in this
+   * thread, 1 with `threads`: a thread runs one synchronous task at a time).
+   */
   readonly slots?: number | undefined
+  /**
+   * Run each worker in its own `worker_threads` thread (own heap, own core)
+   * instead of all of them in this thread. Tasks are then found by name in
+   * `modules`. Default false: see the README for when each mode wins.
+   */
+  readonly threads?: boolean | undefined
+  /**
+   * With `threads`: the task modules the threads import (`URL`s, paths or
+   * `file:` URL strings, relative ones against the working directory), e.g.
+   * `[new URL("./tasks.ts", import.meta.url)]`. See `TaskModule`.
+   */
+  readonly modules?: ReadonlyArray<URL | string> | undefined
+  /**
+   * With `threads`: V8 limits of each thread (`worker_threads` `resourceLimits`).
+   * A thread that exceeds them dies; its keys are lost and recomputed elsewhere.
+   */
+  readonly resourceLimits?: ResourceLimits | undefined
   /**
    * Bytes of results a worker may hold (estimated with a `sizeof` over JS
    * values) before it pauses: a paused worker takes no new tasks until
@@ -171,6 +193,22 @@ export interface Stats {
 }
 
 /**
+ * What one worker thread really holds, asked of the thread itself.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ThreadSnapshot {
+  readonly address: string
+  /** Values held in the thread's heap. */
+  readonly keys: number
+  /** Their estimated bytes, measured in the thread. */
+  readonly bytes: number
+  /** The thread's V8 heap in use (after a GC when the thread can run one). */
+  readonly heapUsed: number
+}
+
+/**
  * Read access to a running embedded scheduler, for tests and diagnostics.
  *
  * @since 0.1.0
@@ -182,7 +220,20 @@ export class EmbeddedScheduler extends Context.Tag("effect-dask/EmbeddedSchedule
   readonly snapshot: Effect.Effect<Snapshot>
   /** Counts only (no copy). */
   readonly stats: Effect.Effect<Stats>
+  /** With `threads`: what each thread holds, asked of the threads (empty in this-thread mode). */
+  readonly threads: Effect.Effect<ReadonlyArray<ThreadSnapshot>>
 }>() {}
+
+/**
+ * How building an embedded scheduler with options `O` can fail: only with
+ * `threads` (a task module that does not load, or two tasks with one name).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type MakeError<O> = "threads" extends keyof O
+  ? O extends { readonly threads?: false | undefined } ? never : TaskModuleError
+  : never
 
 /**
  * Builds an embedded scheduler in the current scope. Closing the scope stops
@@ -191,10 +242,10 @@ export class EmbeddedScheduler extends Context.Tag("effect-dask/EmbeddedSchedule
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
-  options?: Options
-): Effect.Effect<Context.Context<Scheduler | EmbeddedScheduler>, never, Scope.Scope> =>
-  Effect.map(internal.make(options), (embedded) =>
+export const make = <const O extends Options = {}>(
+  options?: O
+): Effect.Effect<Context.Context<Scheduler | EmbeddedScheduler>, MakeError<O>, Scope.Scope> =>
+  Effect.map(internal.make(options) as Effect.Effect<internal.Embedded, MakeError<O>, Scope.Scope>, (embedded) =>
     Context.make(
       Scheduler,
       Scheduler.of({ address: embedded.address, connect: (clientId, reports) => internal.connect(embedded, clientId, reports) })
@@ -202,7 +253,8 @@ export const make = (
       Context.add(EmbeddedScheduler, EmbeddedScheduler.of({
         address: embedded.address,
         snapshot: Effect.sync(() => internal.snapshot(embedded.model)),
-        stats: Effect.sync(() => internal.stats(embedded.model))
+        stats: Effect.sync(() => internal.stats(embedded.model)),
+        threads: embedded.threads === undefined ? Effect.succeed([]) : embedded.threads.stats(true)
       }))
     ))
 
@@ -213,5 +265,5 @@ export const make = (
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options?: Options): Layer.Layer<Scheduler | EmbeddedScheduler> =>
+export const layer = <const O extends Options = {}>(options?: O): Layer.Layer<Scheduler | EmbeddedScheduler, MakeError<O>> =>
   Layer.scopedContext(make(options))

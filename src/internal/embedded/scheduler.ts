@@ -8,13 +8,15 @@
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type * as EmbeddedScheduler from "../../EmbeddedScheduler.js"
-import { UnsupportedTaskError } from "../../Errors.js"
+import { TaskModuleError, UnsupportedTaskError } from "../../Errors.js"
 import type { Key, ReportSink, Session } from "../../Scheduler.js"
 import type * as Task from "../../Task.js"
 import type { TaskState } from "../model/scheduler.js"
 import { SchedulerModel, wanters } from "../model/scheduler.js"
 import * as ModelSession from "../model/session.js"
+import * as TaskModule from "../taskModule.js"
 import { InThreadExecutor } from "./inThread.js"
+import { ThreadsExecutor } from "./threads.js"
 
 let counter = 0
 
@@ -23,6 +25,7 @@ export interface Embedded {
   readonly model: SchedulerModel
   readonly address: string
   readonly check: (task: Task.Any) => UnsupportedTaskError | undefined
+  readonly threads?: ThreadsExecutor | undefined
 }
 
 const checkInThread = (task: Task.Any): UnsupportedTaskError | undefined =>
@@ -37,19 +40,43 @@ const checkInThread = (task: Task.Any): UnsupportedTaskError | undefined =>
 /** @internal */
 export const make = (
   options: EmbeddedScheduler.Options | undefined
-): Effect.Effect<Embedded, never, Scope.Scope> =>
+): Effect.Effect<Embedded, TaskModuleError, Scope.Scope> =>
   Effect.gen(function*() {
     const address = options?.address ?? `inproc://embedded-${++counter}`
-    const runtime = yield* Effect.runtime<never>()
+    const threads = options?.threads === true
     const model = new SchedulerModel({
       address,
       workers: Math.max(1, options?.workers ?? 2),
-      slots: Math.max(1, options?.slots ?? 4),
+      // A thread runs one synchronous task at a time: one slot each unless told otherwise.
+      slots: Math.max(1, options?.slots ?? (threads ? 1 : 4)),
       memoryLimit: options?.memoryLimit
     })
-    model.executor = new InThreadExecutor(model, runtime, options?.budget ?? 4096)
     yield* Effect.addFinalizer(() => Effect.sync(() => model.shutdown()))
-    return { model, address, check: checkInThread }
+    if (!threads) {
+      model.executor = new InThreadExecutor(model, yield* Effect.runtime<never>(), options?.budget ?? 4096)
+      return { model, address, check: checkInThread }
+    }
+    // The registry here refuses, before sending, a task no module defines (and finds duplicate names at start-up).
+    const registry = yield* TaskModule.load(options?.modules ?? [])
+    const executor = new ThreadsExecutor(model, { modules: registry.modules, resourceLimits: options?.resourceLimits })
+    model.executor = executor
+    yield* Effect.tryPromise({
+      try: () => executor.ready,
+      catch: (e) =>
+        new TaskModuleError({
+          reason: "Import",
+          module: registry.modules.join(", "),
+          message: `A worker thread could not start: ${e instanceof Error ? e.message : String(e)}`,
+          cause: e
+        })
+    })
+    const backend = "embedded (worker threads)"
+    return {
+      model,
+      address,
+      check: (task) => checkInThread(task) ?? TaskModule.check(registry, task, backend),
+      threads: executor
+    }
   })
 
 /** @internal */
@@ -102,7 +129,7 @@ export const snapshot = (model: SchedulerModel): EmbeddedScheduler.Snapshot => {
       paused: ws.paused
     })),
     queued: model.queuedCount,
-    inFlight: model.executor instanceof InThreadExecutor ? model.executor.inFlight.size : 0,
+    inFlight: model.executor instanceof InThreadExecutor ? model.executor.inFlight.size : stats(model).processing,
     datasets: new Map(model.datasets)
   }
 }

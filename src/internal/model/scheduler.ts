@@ -17,7 +17,7 @@
  * @internal
  */
 import type * as Effect from "effect/Effect"
-import type { LostDataError } from "../../Errors.js"
+import type { DecodeError, LostDataError } from "../../Errors.js"
 import { RemoteError } from "../../Errors.js"
 import type { ErrorInfo, Key, ReportSink, SchedulerReport, TaskSpec } from "../../Scheduler.js"
 import { retriesOf } from "../../Scheduler.js"
@@ -43,7 +43,7 @@ export interface Executor {
   /** Frees the key's value on each of `holders` (Dask's `free-keys`). */
   readonly free: (key: Key, holders: ReadonlyArray<WorkerState>) => void
   /** Copies the values of keys in memory to the caller (each from `ts.worker`). */
-  readonly gather: (tss: ReadonlyArray<TaskState>) => Effect.Effect<ReadonlyMap<Key, unknown>, LostDataError>
+  readonly gather: (tss: ReadonlyArray<TaskState>) => Effect.Effect<ReadonlyMap<Key, unknown>, LostDataError | DecodeError>
   /** Stops everything (the scheduler closed). */
   readonly shutdown: () => void
 }
@@ -1051,10 +1051,22 @@ export class SchedulerModel {
     this.fillSlots()
   }
 
-  /** A worker copied a dependency it fetched from another (Dask's `add-keys`): one more replica. */
-  addReplica(ts: TaskState, ws: WorkerState): void {
-    if (ts.state !== "memory" || this.isHeldBy(ts, ws)) return
-    this.countReplica(ts, ws)
+  /**
+   * A worker copied a dependency it fetched from another (Dask's `add-keys`): one more replica.
+   * False when the key is no longer in memory (the copy is then the executor's to free).
+   */
+  addReplica(ts: TaskState, ws: WorkerState): boolean {
+    if (ts.state !== "memory") return false
+    if (!this.isHeldBy(ts, ws)) this.countReplica(ts, ws)
+    return true
+  }
+
+  /** The running attempt could not start (a dependency vanished with its worker): back to waiting. */
+  reschedule(ts: TaskState, attempt: number): void {
+    if (!this.isCurrent(ts, attempt)) return
+    this.transition(ts, "released")
+    this.flush()
+    this.fillSlots()
   }
 
   /**
