@@ -104,7 +104,7 @@ describe("prepared calls (Dask graph)", () => {
 
   it("prepare refuses an argument Python cannot receive", () => {
     assert.instanceOf(prepareCall(sum, [() => 1], "2022.12"), Errors.UnsupportedTaskError)
-    assert.instanceOf(prepareCall(Task.make("js", () => 1), [], "2024.12"), Errors.UnsupportedTaskError)
+    assert.instanceOf(prepareCall(Task.python("not a callable"), [], "2024.12"), Errors.UnsupportedTaskError)
   })
 })
 

@@ -76,6 +76,21 @@ export class WorkerState {
   ) {}
 }
 
+/**
+ * A task's rare fields (extra copies, failures, retries, worker deaths): one
+ * side object, made on the first write of a non-default value, so the common
+ * task carries one slot for all of them instead of seven.
+ */
+class TaskExtra {
+  replicas: Array<WorkerState> | undefined = undefined
+  retries = 0
+  exception: ErrorInfo | undefined = undefined
+  blame: TaskState | undefined = undefined
+  lostDependencies = false
+  allowedRetries = 0
+  suspicious = 0
+}
+
 /** @internal */
 export class TaskState {
   state: TaskStateName = "released"
@@ -90,23 +105,66 @@ export class TaskState {
   whoWants: ClientState | Set<ClientState> | undefined = undefined
   /** The worker holding the value (Dask's `who_has`); `replicas` holds extra copies (broadcast). */
   worker: WorkerState | undefined = undefined
-  replicas: Array<WorkerState> | undefined = undefined
   processingOn: WorkerState | undefined = undefined
   nbytes = -1
   type: string | undefined = undefined
-  retries = 0
-  exception: ErrorInfo | undefined = undefined
-  blame: TaskState | undefined = undefined
-  lostDependencies = false
   /** Pending recommendation (its presence means the task is on the recommendation stack). */
   rec: TaskStateName | undefined = undefined
   /** Bumped on every assignment to a worker and every stop: a late result with an old attempt is dropped. */
   attempt = 0
-  /** Retries the run spec allows (the call's, else the task's); `retries` counts down from it. */
-  allowedRetries = 0
-  /** Times a worker died while running this task (Dask's `suspicious`). */
-  suspicious = 0
+  private extra: TaskExtra | undefined = undefined
   constructor(readonly key: Key) {}
+
+  private get x(): TaskExtra {
+    return this.extra ??= new TaskExtra()
+  }
+
+  /** Extra copies of the value (broadcast scatter). */
+  get replicas(): Array<WorkerState> | undefined {
+    return this.extra?.replicas
+  }
+  set replicas(v: Array<WorkerState> | undefined) {
+    if (v !== undefined || this.extra !== undefined) this.x.replicas = v
+  }
+  /** Retries left. */
+  get retries(): number {
+    return this.extra?.retries ?? 0
+  }
+  set retries(v: number) {
+    if (v !== 0 || this.extra !== undefined) this.x.retries = v
+  }
+  get exception(): ErrorInfo | undefined {
+    return this.extra?.exception
+  }
+  set exception(v: ErrorInfo | undefined) {
+    if (v !== undefined || this.extra !== undefined) this.x.exception = v
+  }
+  get blame(): TaskState | undefined {
+    return this.extra?.blame
+  }
+  set blame(v: TaskState | undefined) {
+    if (v !== undefined || this.extra !== undefined) this.x.blame = v
+  }
+  get lostDependencies(): boolean {
+    return this.extra?.lostDependencies ?? false
+  }
+  set lostDependencies(v: boolean) {
+    if (v || this.extra !== undefined) this.x.lostDependencies = v
+  }
+  /** Retries the run spec allows (the call's, else the task's); `retries` counts down from it. */
+  get allowedRetries(): number {
+    return this.extra?.allowedRetries ?? 0
+  }
+  set allowedRetries(v: number) {
+    if (v !== 0 || this.extra !== undefined) this.x.allowedRetries = v
+  }
+  /** Times a worker died while running this task (Dask's `suspicious`). */
+  get suspicious(): number {
+    return this.extra?.suspicious ?? 0
+  }
+  set suspicious(v: number) {
+    if (v !== 0 || this.extra !== undefined) this.x.suspicious = v
+  }
 }
 
 /** @internal */
