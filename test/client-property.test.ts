@@ -11,11 +11,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, Queue, Scope } from "effect"
 import * as fc from "fast-check"
-import { Client, EmbeddedScheduler, Future, Task, TestScheduler } from "../src/index.js"
+import { Client, EmbeddedScheduler, Future, TestScheduler } from "../src/index.js"
 import type { ClientImpl, FutureImpl } from "../src/internal/client.js"
+import * as Threaded from "./fixtures/tasks/threads.js"
 
-const inc = Task.make("inc", (x: number) => x + 1)
-const add = Task.make("add", (x: number, y: number) => x + y)
+// From a task module, so that worker threads can load them too.
+const { inc, add } = Threaded
 const N_ARGS = 4
 const N_SCOPES = 3
 const N_FIBERS = 3
@@ -124,6 +125,28 @@ const embeddedBackend: Backend = {
       }
     })
 }
+
+/** The embedded scheduler on two worker threads; one layer for every run (a thread is slow to start). */
+const threadsBackend = (layer: Layer.Layer<any>): Backend => ({
+  ...embeddedBackend,
+  name: "embedded scheduler, worker threads",
+  layer,
+  // Results come back from other threads: give them real time.
+  settle: Effect.promise(() => new Promise((r) => setTimeout(r, 2))),
+  check: (final) =>
+    Effect.gen(function*() {
+      yield* embeddedBackend.check(final)
+      if (!final) return
+      // What the threads themselves hold: nothing once everything is released (frees are in flight briefly).
+      let held = -1
+      for (let i = 0; i < 50 && held !== 0; i++) {
+        const stats = yield* Effect.flatMap(EmbeddedScheduler.EmbeddedScheduler, (e) => e.threads)
+        held = stats.reduce((n, t) => n + t.keys + t.bytes, 0)
+        if (held !== 0) yield* Effect.promise(() => new Promise((r) => setTimeout(r, 10)))
+      }
+      assert.strictEqual(held, 0, "values left in worker threads after every scope closed")
+    })
+})
 
 interface Handle {
   readonly future: FutureImpl<any, any>
@@ -363,6 +386,8 @@ const run = (backend: Backend, ops: ReadonlyArray<Op>) =>
     yield* backend.check(true)
   }).pipe(Effect.scoped, Effect.provide(Layer.fresh(backend.layer)))
 
+const modules = [new URL("./fixtures/tasks/threads.ts", import.meta.url)]
+
 describe("Client reference counting (property)", () => {
   for (const backend of [testBackend, embeddedBackend]) {
     it.effect(`scheduler wants == live handles, across fibers and clients (${backend.name})`, () =>
@@ -373,4 +398,15 @@ describe("Client reference counting (property)", () => {
         )
       ))
   }
+  it.effect("scheduler wants == live handles, across fibers and clients (embedded scheduler, worker threads)", () =>
+    Effect.gen(function*() {
+      const context = yield* Layer.build(EmbeddedScheduler.layer({ workers: 2, slots: 2, threads: true, modules }))
+      const backend = threadsBackend(Layer.succeedContext(context))
+      yield* Effect.promise(() =>
+        fc.assert(
+          fc.asyncProperty(ops(false), (ops) => Effect.runPromise(run(backend, ops) as Effect.Effect<void>)),
+          { numRuns: 60 }
+        )
+      )
+    }).pipe(Effect.scoped), 300_000)
 })
