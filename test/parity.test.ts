@@ -318,6 +318,42 @@ describe("retry and restart on the embedded scheduler (ports of test_client.py)"
     }).pipe(Effect.scoped, Effect.provide(layer))
   })
 
+  it.live("workers restricts placement; priority orders tasks waiting for a slot", () => {
+    const order: Array<string> = []
+    const opens: Array<() => void> = []
+    const gate = Task.make("gate", () => new Promise<number>((resolve) => opens.push(() => resolve(0))), { pure: false })
+    const mark = Task.make("mark", (tag: string) => {
+      order.push(tag)
+      return tag
+    }, { pure: false })
+    return Effect.gen(function*() {
+      const client = yield* Client.make({ id: "c" })
+      yield* Client.withClient(Effect.gen(function*() {
+        const e = yield* EmbeddedScheduler.EmbeddedScheduler
+        const [w0, w1] = (yield* e.snapshot).workers.map((w) => w.address) as [string, string]
+        const placed = yield* Client.mapWith(inc, [[1, 2, 3, 4]], { workers: [w1] })
+        yield* Client.wait(placed)
+        const s = yield* e.snapshot
+        for (const f of placed) assert.deepStrictEqual(s.tasks.get(f.key)!.workers, [w1])
+        // Both slots of w0 busy; what waits for it runs by priority, then in submission order.
+        const gates = [yield* Client.submitWith(gate, [], { workers: [w0] }), yield* Client.submitWith(gate, [], { workers: [w0] })]
+        yield* settle
+        for (const tag of ["low-1", "low-2"]) yield* Client.submitWith(mark, [tag], { workers: [w0], priority: -1 })
+        for (const tag of ["mid-1", "mid-2"]) yield* Client.submitWith(mark, [tag], { workers: [w0] })
+        for (const tag of ["high-1", "high-2"]) yield* Client.submitWith(mark, [tag], { workers: [w0], priority: 5 })
+        // A task free to go anywhere is not held up behind them: w1 is free.
+        const free = yield* Client.submit(inc, 99)
+        assert.strictEqual(yield* Future.result(free), 100)
+        assert.deepStrictEqual(order, [])
+        assert.strictEqual(opens.length, 2)
+        for (const open of opens) open()
+        yield* Client.wait(gates)
+        yield* Effect.repeatN(settle, 20)
+        assert.deepStrictEqual(order, ["high-1", "high-2", "mid-1", "mid-2", "low-1", "low-2"])
+      }), client)
+    }).pipe(Effect.scoped, Effect.provide(layer))
+  })
+
   it.live("run names a Python callable: the embedded scheduler refuses it", () =>
     Effect.gen(function*() {
       const client = yield* Client.make()

@@ -20,7 +20,7 @@ import type * as Effect from "effect/Effect"
 import type { DecodeError, LostDataError } from "../../Errors.js"
 import { RemoteError } from "../../Errors.js"
 import type { ErrorInfo, Key, ReportSink, SchedulerReport, TaskSpec } from "../../Scheduler.js"
-import { retriesOf } from "../../Scheduler.js"
+import { retriesOf, type TaskOptions } from "../../Scheduler.js"
 import { CoordinationModel } from "./coordination.js"
 import type * as Task from "../../Task.js"
 import { sizeof } from "./sizeof.js"
@@ -89,6 +89,7 @@ class TaskExtra {
   lostDependencies = false
   allowedRetries = 0
   suspicious = 0
+  options: TaskOptions | undefined = undefined
 }
 
 /** @internal */
@@ -157,6 +158,13 @@ export class TaskState {
   }
   set allowedRetries(v: number) {
     if (v !== 0 || this.extra !== undefined) this.x.allowedRetries = v
+  }
+  /** The call's scheduling options (`priority`, `workers`, ...), shared by the tasks of one call. */
+  get options(): TaskOptions | undefined {
+    return this.extra?.options
+  }
+  set options(v: TaskOptions | undefined) {
+    if (v !== undefined || this.extra !== undefined) this.x.options = v
   }
   /** Times a worker died while running this task (Dask's `suspicious`). */
   get suspicious(): number {
@@ -229,7 +237,11 @@ const setRunSpec = (ts: TaskState, spec: TaskSpec): void => {
   ts.task = spec.task
   ts.args = spec.args
   ts.retries = ts.allowedRetries = retriesOf(spec)
+  ts.options = spec.options
 }
+
+/** Dask's user priority: higher runs first among tasks waiting for a slot. */
+const priorityOf = (ts: TaskState): number => ts.options?.priority ?? 0
 
 /**
  * Each task wanted, keys in the same order as the specs, and either no dependencies at all or a
@@ -458,30 +470,56 @@ export class SchedulerModel {
     if (ts.waitingOn === undefined || ts.waitingOn.size === 0) this.recommend(ts, "processing")
   }
 
-  private decideWorker(): WorkerState | undefined {
+  /**
+   * The least busy worker with a free slot, among the task's `workers` when it
+   * names some (Dask's worker restrictions; with `allowOtherWorkers`, any
+   * worker when none of those is free or known).
+   */
+  private decideWorker(ts?: TaskState): WorkerState | undefined {
+    const allowed = ts?.options?.workers
     let best: WorkerState | undefined
     const workers = this.workers
     for (let i = 0; i < workers.length; i++) {
       const ws = workers[i]!
       if (ws.paused || ws.processing >= ws.slots) continue
+      if (allowed !== undefined && !allowed.includes(ws.address)) continue
       if (best === undefined || ws.processing < best.processing) best = ws
     }
+    if (best === undefined && allowed !== undefined && ts!.options!.allowOtherWorkers === true) return this.decideWorker()
     return best
   }
 
   private waitingProcessing(ts: TaskState): void {
-    const ws = this.decideWorker()
+    const ws = this.decideWorker(ts)
     if (ws === undefined) {
       ts.state = "queued"
       this.queuedCount++
-      this.queue.push(ts)
+      this.enqueue(ts)
     } else {
       this.addToProcessing(ts, ws)
     }
   }
 
+  /** FIFO among equal priorities; a higher priority goes before lower ones (the default 0 appends). */
+  private enqueue(ts: TaskState): void {
+    const queue = this.queue
+    const p = priorityOf(ts)
+    if (queue.length === this.queueHead || priorityOf(queue[queue.length - 1]!) >= p) {
+      queue.push(ts)
+      return
+    }
+    let lo = this.queueHead
+    let hi = queue.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (priorityOf(queue[mid]!) >= p) lo = mid + 1
+      else hi = mid
+    }
+    queue.splice(lo, 0, ts)
+  }
+
   private queuedProcessing(ts: TaskState): void {
-    const ws = this.decideWorker()
+    const ws = this.decideWorker(ts)
     if (ws !== undefined) {
       this.queuedCount--
       this.addToProcessing(ts, ws)
@@ -1060,8 +1098,10 @@ export class SchedulerModel {
 
   /** Moves queued tasks onto free slots (Dask's `stimulus_queue_slots_maybe_opened`). */
   private fillSlots(): void {
-    while (this.queuedCount > 0) {
-      if (this.decideWorker() === undefined) return
+    // Tasks whose restricted workers are busy are passed over (kept in order) for this pass.
+    let passed: Array<TaskState> | undefined
+    while (this.queuedCount > (passed?.length ?? 0)) {
+      if (this.decideWorker() === undefined) break
       let ts: TaskState | undefined
       while (this.queueHead < this.queue.length) {
         const next = this.queue[this.queueHead++]!
@@ -1074,9 +1114,17 @@ export class SchedulerModel {
         this.queue = this.queue.slice(this.queueHead)
         this.queueHead = 0
       }
-      if (ts === undefined) return
+      if (ts === undefined) break
+      if (ts.options?.workers !== undefined && this.decideWorker(ts) === undefined) {
+        ;(passed ??= []).push(ts)
+        continue
+      }
       this.transition(ts, "processing")
       this.flush()
+    }
+    if (passed !== undefined) {
+      // Back at the head, in their order: they keep their place for the next pass.
+      this.queue.splice(this.queueHead, 0, ...passed)
     }
   }
 
