@@ -1,7 +1,9 @@
-// TypeDoc plugin for `npm run docs`: every public module (src/X.ts) starts with a JSDoc
-// comment carrying @since, and every one of its exports carries @since and @category.
+// TypeDoc plugin for `npm run docs`: every public module (src/X.ts that package.json exports
+// as `effect-dask/X`; `"./X": null` hides one, like the CLI) starts with a JSDoc comment
+// carrying @since, and every one of its exports carries @since and @category.
 // A missing tag is a TypeDoc error, so the docs build fails and names each one.
 // It reads TypeDoc's own TypeScript program: nothing is parsed twice.
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { Converter } from "typedoc"
 import ts from "typescript"
@@ -18,6 +20,20 @@ const documented = (declaration) => {
 
 const tagsOf = (node) => new Set(ts.getJSDocTags(node).map((tag) => tag.tagName.text))
 
+/** `export { a as b }`: the comment may sit on the specifier, the export statement or `a` itself. */
+const specifierTags = (checker, specifier) => {
+  const tags = new Set([...tagsOf(specifier), ...tagsOf(specifier.parent.parent)])
+  const local = checker.getImmediateAliasedSymbol(checker.getSymbolAtLocation(specifier.name))
+  for (const d of local?.declarations ?? []) for (const tag of tagsOf(documented(d))) tags.add(tag)
+  return tags
+}
+
+/** Module names that package.json's exports map to null (not importable, so not public). */
+const hidden = () => {
+  const manifest = JSON.parse(fs.readFileSync(path.join(process.cwd(), "package.json"), "utf8"))
+  return new Set(Object.entries(manifest.exports ?? {}).filter(([, target]) => target === null).map(([key]) => key.slice(2)))
+}
+
 const where = (node) => {
   const file = node.getSourceFile()
   const { line } = file.getLineAndCharacterOfPosition(node.getStart(file))
@@ -28,12 +44,14 @@ const where = (node) => {
 export const load = (app) => {
   app.converter.on(Converter.EVENT_BEGIN, (context) => {
     const problems = []
+    const notExported = hidden()
     for (const program of context.programs) {
       const checker = program.getTypeChecker()
       for (const file of program.getSourceFiles()) {
         const relative = path.relative(process.cwd(), file.fileName).split(path.sep).join("/")
         if (file.isDeclarationFile || !/^src\/[^/]+\.ts$/.test(relative)) continue
-        const header = /^\s*\/\*\*([\s\S]*?)\*\//.exec(file.text)
+        if (notExported.has(path.basename(relative, ".ts"))) continue
+        const header = /^(?:#!.*\n)?\s*\/\*\*([\s\S]*?)\*\//.exec(file.text)
         if (header === null || !/@since\s/.test(header[1])) {
           problems.push(`${relative}:1 the module's leading JSDoc comment has no @since`)
         }
@@ -47,7 +65,7 @@ export const load = (app) => {
             if (ts.isFunctionDeclaration(declaration)) seen.add("function")
             else seen.add(declaration.kind)
             const node = documented(declaration)
-            const tags = tagsOf(node)
+            const tags = ts.isExportSpecifier(declaration) ? specifierTags(checker, declaration) : tagsOf(node)
             const missing = REQUIRED.filter((tag) => !tags.has(tag))
             if (missing.length > 0) {
               problems.push(`${where(node)} ${symbol.name} (exported by ${relative}): no ${missing.map((t) => `@${t}`).join(", no ")}`)

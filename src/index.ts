@@ -64,11 +64,23 @@ export * as Metrics from "./Metrics.js"
  * @category modules
  */
 export * as Dashboard from "./Dashboard.js"
-/** @since 0.2.0 */
+/**
+ * @since 0.2.0
+ * @category modules
+ */
 export * as Variable from "./Variable.js"
-/** @since 0.2.0 */
+/**
+ * @since 0.2.0
+ * @category modules
+ */
 export * as Queue from "./Queue.js"
-/** @since 0.2.0 */
+/**
+ * @since 0.2.0
+ * @category modules
+ */
 export * as Event from "./Event.js"
-/** @since 0.2.0 */
+/**
+ * @since 0.2.0
+ * @category modules
+ */
 export * as Lock from "./Lock.js"

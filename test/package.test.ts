@@ -198,7 +198,9 @@ beforeAll(async () => {
         license: manifest["license"],
         dependencies: manifest.dependencies,
         peerDependencies: manifest.peerDependencies,
-        engines: manifest["engines"]
+        engines: manifest["engines"],
+        // npm ci links commands from the lockfile's entry.
+        bin: manifest["bin"]
       },
       ...entries
     }
@@ -222,7 +224,7 @@ beforeAll(async () => {
   for (const [name, resolution] of Object.entries(configs)) {
     write(dir, `tsconfig.${name}.json`, JSON.stringify({ compilerOptions: { ...userOptions, ...resolution }, files: ["user.ts"] }, null, 2))
   }
-}, 300_000)
+}, 600_000)
 
 afterAll(() => {
   if (dir !== "") fs.rmSync(dir, { recursive: true, force: true })
@@ -251,15 +253,28 @@ describe("the packed package", () => {
     assert.strictEqual(r.stdout.trim(), "result 33; keys held in the scope: 4; after it closed: 0 keys, 0 tasks", show(r))
   })
 
-  it("keeps effect-dask/internal/* out of reach", async (ctx) => {
+  it("keeps effect-dask/internal/* and the CLI module out of reach of import", async (ctx) => {
     if (skip !== undefined) return ctx.skip(skip)
-    write(dir, "internal.mjs", `try { await import("effect-dask/internal/client") ; console.log("reachable") } catch (e) { console.log(e.code) }`)
-    const r = await run(process.execPath, ["internal.mjs"], dir, 60_000)
-    assert.strictEqual(r.stdout.trim(), "ERR_PACKAGE_PATH_NOT_EXPORTED", show(r))
+    write(dir, "hidden.mjs", `for (const m of ["effect-dask/internal/client", "effect-dask/cli"]) {
+  try { await import(m); console.log(m, "reachable") } catch (e) { console.log(m, e.code) }
+}`)
+    const r = await run(process.execPath, ["hidden.mjs"], dir, 60_000)
+    assert.strictEqual(
+      r.stdout.trim(),
+      "effect-dask/internal/client ERR_PACKAGE_PATH_NOT_EXPORTED\neffect-dask/cli ERR_PACKAGE_PATH_NOT_EXPORTED",
+      show(r)
+    )
+  })
+
+  it("installs the effect-dask command (bin), which runs from the built package", async (ctx) => {
+    if (skip !== undefined) return ctx.skip(skip)
+    const r = await run(path.join(dir, "node_modules", ".bin", "effect-dask"), [], dir, 60_000)
+    assert.strictEqual(r.code, 2, show(r))
+    assert.include(r.stdout + r.stderr, "usage: effect-dask worker", show(r))
   })
 
   // The two checks run side by side: each reads all of effect's declarations (~190k lines).
-  it.concurrent.for(["nodenext", "bundler"])("type-checks a user file with tsc --strict, %s resolution, skipLibCheck false", { timeout: 300_000 }, async (name, ctx) => {
+  it.concurrent.for(["nodenext", "bundler"])("type-checks a user file with tsc --strict, %s resolution, skipLibCheck false", { timeout: 600_000 }, async (name, ctx) => {
     if (skip !== undefined) return ctx.skip(skip)
     const r = await run(process.execPath, [tsc, "-p", `tsconfig.${name}.json`], dir)
     assert.strictEqual(r.code, 0, show(r))
