@@ -10,7 +10,13 @@
  * - release: N keys in memory, then the scope holding their futures closes:
  *   time until every worker holds 0 bytes and no task is left;
  * - bookkeeping: heap growth per key held in memory, beyond the payload
- *   (needs `--expose-gc`), for the scheduler alone and with the client.
+ *   (needs `--expose-gc`), for the scheduler alone and with the client;
+ * - threads (`threads: true`, tasks from test/fixtures/tasks/threads.ts):
+ *   speedup of 8 fixed-work CPU-bound tasks on 2 threads over 1 (beside bare
+ *   worker_threads doing the same work: what the machine offers right now),
+ *   trivial tasks/s through the thread executor (beside the in-thread
+ *   executor and Dask), and a 100 MB Float64Array dependency copied from one
+ *   thread to another (MB/s, beside `structuredClone` in one thread).
  *
  * The JS side warms up first (two task cycles, two chains: V8 compiles hot
  * code after it has run a while) and reports the median of 3–5 runs; Dask's
@@ -32,7 +38,9 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
+import { Worker } from "node:worker_threads"
 import { Client, EmbeddedScheduler, Future, Task } from "../src/index.js"
+import * as Threaded from "../test/fixtures/tasks/threads.js"
 import type { TaskSpec } from "../src/Scheduler.js"
 import { KeyRef, Scheduler } from "../src/Scheduler.js"
 
@@ -64,6 +72,10 @@ export interface Options {
   /** Skip Dask entirely (no ratios). */
   readonly skipDask?: boolean | undefined
   readonly write?: boolean | undefined
+  /** Skip the worker-thread figures. */
+  readonly skipThreads?: boolean | undefined
+  /** Rounds of arithmetic per CPU-bound task in the thread speedup (default 5M). */
+  readonly rounds?: number | undefined
 }
 
 type Env = Client.Client | Scheduler | EmbeddedScheduler.EmbeddedScheduler
@@ -278,6 +290,94 @@ const runDask = (options: Options, n: number, links: number): { readonly default
   return JSON.parse(out)
 }
 
+const threadModules = [new URL("../test/fixtures/tasks/threads.ts", import.meta.url)]
+const threadsLayer = (workers: number) =>
+  Client.layer({ id: "bench-threads" }).pipe(
+    Layer.provideMerge(EmbeddedScheduler.layer({ workers, threads: true, modules: threadModules }))
+  )
+
+/** Wall time of 8 `work(rounds)` tasks on `workers` threads (after a warm-up). */
+const cpuRun = (workers: number, rounds: number) =>
+  Effect.gen(function*() {
+    const warm = [0, 1, 2, 3]
+    yield* Client.gather(yield* Client.map(Threaded.work, warm.map(() => 1000), warm))
+    const tags = [0, 1, 2, 3, 4, 5, 6, 7]
+    const t0 = now()
+    yield* Client.gather(yield* Client.map(Threaded.work, tags.map(() => rounds), tags))
+    return now() - t0
+  }).pipe(Effect.scoped, Effect.provide(threadsLayer(workers)))
+
+/** The same 8 jobs on bare worker_threads (no scheduler): the parallelism the machine offers now. */
+const bareRun = async (threads: number, rounds: number) => {
+  const code = `const { parentPort } = require("node:worker_threads");
+    parentPort.on("message", ({ jobs, rounds }) => {
+      let x = 1
+      for (let j = 0; j < jobs; j++) for (let i = 0; i < rounds; i++) x = (x * 1103515245 + 12345) % 2147483648
+      parentPort.postMessage(x)
+    })`
+  const ws = Array.from({ length: threads }, () => new Worker(code, { eval: true }))
+  await Promise.all(ws.map((w) => new Promise((r) => (w.once("message", r), w.postMessage({ jobs: 1, rounds: 1000 })))))
+  const t0 = now()
+  await Promise.all(ws.map((w) => new Promise((r) => (w.once("message", r), w.postMessage({ jobs: 8 / threads, rounds })))))
+  const t = now() - t0
+  await Promise.all(ws.map((w) => w.terminate()))
+  return t
+}
+
+/** Trivial tasks through the thread executor: map + gather + release of `n` adds. */
+const threadTasks = (n: number) =>
+  Effect.gen(function*() {
+    const xs = Array.from({ length: n }, (_, i) => i)
+    yield* Effect.scoped(Effect.flatMap(Client.map(Threaded.add, xs, xs), Client.gather)) // warm-up
+    const t0 = now()
+    yield* Effect.scoped(Effect.flatMap(Client.map(Threaded.add, xs, xs), Client.gather))
+    return n / ((now() - t0) / 1000)
+  }).pipe(Effect.provide(threadsLayer(2)))
+
+/** A 100 MB Float64Array made on one thread, needed by a task on the other: the copy's MB/s. */
+const transferRun = (mb: number) =>
+  Effect.gen(function*() {
+    const a = yield* Client.submit(Threaded.floats, (mb * 1e6) / 8, 1)
+    yield* Future.wait(a)
+    // Keep the holder busy so that the dependent goes to the other thread (and must copy `a`).
+    const block = yield* Client.submit(Threaded.spin, 5000, 0)
+    yield* Effect.sleep(50)
+    const t0 = now()
+    const len = yield* Client.submit(Threaded.length, a)
+    yield* Future.result(len)
+    const ms = now() - t0
+    const snap = yield* Effect.flatMap(EmbeddedScheduler.EmbeddedScheduler, (e) => e.snapshot)
+    const copies = snap.tasks.get(a.key)?.workers.length ?? 0
+    yield* Future.cancel(block)
+    return { mb, ms, mb_per_s: mb / (ms / 1000), copies }
+  }).pipe(Effect.scoped, Effect.provide(threadsLayer(2)))
+
+const cloneRun = (mb: number) => {
+  const xs = new Float64Array((mb * 1e6) / 8).fill(1)
+  structuredClone(xs)
+  const t0 = now()
+  structuredClone(xs)
+  const ms = now() - t0
+  return { mb, ms, mb_per_s: mb / (ms / 1000) }
+}
+
+/** The worker-thread figures (see the header). */
+const threadsBench = async (rounds: number) => {
+  const one = await Effect.runPromise(cpuRun(1, rounds))
+  const two = await Effect.runPromise(cpuRun(2, rounds))
+  const bareOne = await bareRun(1, rounds)
+  const bareTwo = await bareRun(2, rounds)
+  const trivial = await Effect.runPromise(threadTasks(2000))
+  const transfer = await Effect.runPromise(transferRun(100))
+  const clone = cloneRun(100)
+  return {
+    cpu: { tasks: 8, rounds, one_thread_ms: one, two_threads_ms: two, speedup: one / two, bare_speedup: bareOne / bareTwo },
+    trivial_tasks_per_s: trivial,
+    transfer,
+    structured_clone: clone
+  }
+}
+
 /**
  * Runs the comparison; prints a table and (unless `write: false`) writes bench/results.json.
  */
@@ -303,6 +403,7 @@ export const run = async (options: Options = {}) => {
     const memory = yield* go(bookkeeping(n))
     return { tasks, submit, chain, release, protocol, memory }
   })))
+  const threads = options.skipThreads ? undefined : await threadsBench(options.rounds ?? 5_000_000)
 
   const best = dask === undefined ? undefined : {
     tasks_per_s: Math.max(dask.default.tasks.tasks_per_s, dask.saturation_inf.tasks.tasks_per_s),
@@ -321,6 +422,7 @@ export const run = async (options: Options = {}) => {
     n,
     chain_links: links,
     embedded: { workers: 2, slots: 4, ...embedded },
+    threads,
     dask,
     dask_best: best,
     ratios,
@@ -343,6 +445,12 @@ export const run = async (options: Options = {}) => {
     ["  scheduler alone (protocol level): tasks/s", fmt(embedded.protocol.tasks_per_s, 0), "", "", ""],
     ["  scheduler alone: µs per chain link", fmt(embedded.protocol.chain_us_per_link, 2), "", "", ""],
     ["  scheduler alone: ms release → 0 bytes", fmt(embedded.protocol.release_to_zero_ms, 2), "", "", ""],
+    ...(threads === undefined ? [] : [
+      [`threads: 8 CPU-bound tasks, 1 → 2 threads speedup`, `${fmt(threads.cpu.speedup, 2)}×`, "", "", `bare threads ${fmt(threads.cpu.bare_speedup, 2)}×`],
+      [`  ms on 1 thread / on 2 threads`, `${fmt(threads.cpu.one_thread_ms, 0)} / ${fmt(threads.cpu.two_threads_ms, 0)}`, "", "", ""],
+      [`threads: trivial tasks/s (2000 map+gather)`, fmt(threads.trivial_tasks_per_s, 0), fmt(dask?.default.tasks.tasks_per_s, 0), fmt(dask?.saturation_inf.tasks.tasks_per_s, 0), `in-thread ${fmt(embedded.tasks.tasks_per_s, 0)}`],
+      [`threads: 100 MB Float64Array thread→thread MB/s`, fmt(threads.transfer.mb_per_s, 0), "", "", `structuredClone ${fmt(threads.structured_clone.mb_per_s, 0)}`]
+    ] as Array<[string, string, string, string, string]>),
     ["bookkeeping B/key: scheduler", fmt(embedded.memory.scheduler_bytes_per_key, 0), "", "", ""],
     ["bookkeeping B/key: client+scheduler", fmt(embedded.memory.client_and_scheduler_bytes_per_key, 0), "", "", ""]
   ]
@@ -365,6 +473,8 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     n: arg("--n") === undefined ? undefined : Number(arg("--n")),
     chain: arg("--chain") === undefined ? undefined : Number(arg("--chain")),
     daskJson: arg("--dask-json"),
-    skipDask: process.argv.includes("--skip-dask")
+    skipDask: process.argv.includes("--skip-dask"),
+    skipThreads: process.argv.includes("--skip-threads"),
+    rounds: arg("--rounds") === undefined ? undefined : Number(arg("--rounds"))
   })
 }

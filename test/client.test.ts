@@ -25,6 +25,26 @@ const tags = (test: TestScheduler.TestScheduler["Type"]) =>
   Effect.map(test.messages, (ms) => ms.map((m) => m.message._tag))
 
 describe("Client (ports of distributed/tests/test_client.py)", () => {
+  it.effect("README: the test scheduler fails the dependents of a failed key", () =>
+    withClient((test) =>
+      Effect.gen(function*() {
+        const x = yield* Client.submit(add, 1, 2)
+        const y = yield* Client.submit(add, x, 10) // waits on x
+        yield* test.fail(x.key, { type: "ValueError", message: "bad input" })
+        const error = yield* Effect.flip(Future.result(y))
+        assert.strictEqual(error._tag, "RemoteError")
+        assert.strictEqual((error as { message: string }).message, "bad input")
+        // Finishing a task whose dependency is not in memory is refused, unless forced.
+        const z = yield* Client.submit(inc, 5)
+        const w = yield* Client.submit(inc, z)
+        const refused = yield* Effect.flip(test.finish(w.key, 7))
+        assert.strictEqual(refused._tag, "ScriptError")
+        assert.strictEqual(refused.reason, "NotAllowed")
+        yield* test.finish(w.key, 7, { force: true })
+        assert.strictEqual(yield* Future.result(w), 7)
+      })
+    ))
+
   it.effect("test_Future_release", () =>
     withClient((test, client) =>
       Effect.gen(function*() {
