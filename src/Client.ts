@@ -30,6 +30,7 @@ import type {
   SchedulerError,
   UnsupportedTaskError
 } from "./Errors.js"
+import { DecodeError } from "./Errors.js"
 import type { Future } from "./Future.js"
 import * as internal from "./internal/client.js"
 import type * as SchedulerTypes from "./Scheduler.js"
@@ -491,6 +492,27 @@ export const getDataset = (
       Option.isNone(keys)
         ? Effect.succeedNone
         : Effect.asSome(Effect.forEach(keys.value, (key) => client.acquire<unknown>(key) as unknown as Effect.Effect<Future<unknown>, ClientClosedError, Scope.Scope>)))
+  )
+
+/**
+ * The value of a published dataset as plain data, for datasets that hold data
+ * rather than futures (e.g. `client.publish_dataset(x={"a": 1})` from a
+ * Python client on Dask). Decoded like a gathered result; a dataset of
+ * futures is read with {@link getDataset}. Backends whose datasets only hold
+ * futures fail with a `DecodeError` saying so.
+ *
+ * @since 0.2.0
+ * @category datasets
+ */
+export const getDatasetValue = (name: string): Effect.Effect<Option.Option<unknown>, SchedulerError | NoClientError> =>
+  use((client) =>
+    client.session.getDatasetValue?.(name) ??
+      Effect.fail(
+        new DecodeError({
+          serializer: "dataset",
+          message: `this backend's datasets hold futures only: read "${name}" with getDataset`
+        })
+      )
   )
 
 /**

@@ -289,6 +289,14 @@ export interface Session {
   readonly publishDataset: (name: string, keys: ReadonlyArray<Key>, override: boolean) => Effect.Effect<void, SchedulerError>
   /** The keys of a published dataset. */
   readonly getDataset: (name: string) => Effect.Effect<Option.Option<ReadonlyArray<Key>>, SchedulerError>
+  /**
+   * The value of a published dataset as data (a Dask dataset published by a
+   * Python client may hold plain data, not futures). Backends whose datasets
+   * only hold keys leave it out.
+   *
+   * @since 0.2.0
+   */
+  readonly getDatasetValue?: ((name: string) => Effect.Effect<Option.Option<unknown>, SchedulerError>) | undefined
   /** Unpublishes a dataset (its keys are released unless wanted elsewhere). */
   readonly unpublishDataset: (name: string) => Effect.Effect<void, SchedulerError>
   /** Names of published datasets. */

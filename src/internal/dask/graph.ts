@@ -15,7 +15,7 @@ import { KeyRef, retriesOf, type TaskOptions, type TaskSpec } from "../../Schedu
 import type * as Task from "../../Task.js"
 import { fifoTimeoutSeconds } from "../options.js"
 import * as JsTask from "../wire/jsTask.js"
-import { normalizeValue } from "../wire/message.js"
+import { normalizeValue, ToPickleBytes } from "../wire/message.js"
 import { defineEntry, pickleGlobal, PyGlobal, PyObject, PyTuple, writePickle } from "../wire/pickle.js"
 
 const BACKEND = "dask"
@@ -201,6 +201,13 @@ export const prepareCall = (
   if (dialect === "2024.12") {
     return new PreparedCall(dialect, new PyTuple([new PyGlobal(callable.module, callable.name), ...args.map(graphArgument)]), undefined)
   }
+  if (refs.size > 0 && collides(args, refs, 0)) {
+    // A user string equal to a dependency key: the 2022.12 worker's `pack_data` would
+    // replace it with that key's data. Sent as a pickled task instead, the string
+    // quoted the way Dask's own client does (`dask.core.quote`).
+    const pickled = writePickle(new PyTuple([new PyGlobal(callable.module, callable.name), ...args.map((a) => quoted(a, refs))]))
+    return new PreparedCall(dialect, new ToPickleBytes(pickled), Array.from(refs))
+  }
   const marker = markerKey(substituted)
   if (marker !== undefined) return markerRefusal(task, key, marker)
   const runSpec = { function: callable.pickled, args: normalized.value }
@@ -337,6 +344,42 @@ export const placementOf = (identity: unknown, previous: Placement): Placement =
 /** The options a task is sent with under `placement`. */
 const placedOptions = (spec: TaskSpec, placement: Placement): TaskOptions | undefined =>
   isJsTask(spec.task) ? Placement.forJs(spec.options) : placement.forPython(spec.options)
+
+
+/** Whether a string (a value, or a key of a map) among the arguments equals one of `keys`. */
+const collides = (value: unknown, keys: ReadonlySet<string>, depth: number): boolean => {
+  if (typeof value === "string") return keys.has(value)
+  if (typeof value !== "object" || value === null || value instanceof KeyRef || depth > 256) return false
+  if (Array.isArray(value)) return value.some((item) => collides(item, keys, depth + 1))
+  if (value instanceof Map) {
+    for (const [k, v] of value) if (collides(k, keys, depth + 1) || collides(v, keys, depth + 1)) return true
+    return false
+  }
+  if (isPlainObject(value)) {
+    for (const k of Object.keys(value)) if (keys.has(k) || collides(value[k], keys, depth + 1)) return true
+  }
+  return false
+}
+
+const LITERAL = new PyGlobal("dask.core", "literal")
+
+/**
+ * One argument of a 2022.12 pickled task (run by the worker's `execute_task`
+ * after `pack_data` replaced dependency keys with their data): KeyRefs are
+ * their key strings, a colliding string is the task `(literal(s),)`, and a map
+ * holding one becomes `(dict, [[k, v], ...])` (execute_task evaluates tasks
+ * inside lists, never inside dicts).
+ */
+const quoted = (value: unknown, keys: ReadonlySet<string>): unknown => {
+  if (value instanceof KeyRef) return value.key
+  if (typeof value === "string") return keys.has(value) ? new PyTuple([new PyObject(LITERAL, [value])]) : value
+  if (Array.isArray(value)) return value.map((item) => quoted(item, keys))
+  if ((value instanceof Map || isPlainObject(value)) && collides(value, keys, 0)) {
+    const entries = value instanceof Map ? Array.from(value) : Object.entries(value)
+    return new PyTuple([DICT, entries.map(([k, v]) => [quoted(k, keys), quoted(v, keys)])])
+  }
+  return substitute(value, new Set(), 0)
+}
 
 /** The spec's prepared form for `dialect`, prepared now if the client did not (or for another dialect). */
 const preparedOf = (spec: TaskSpec, dialect: "2022.12" | "2024.12"): PreparedCall | UnsupportedTaskError => {
@@ -594,4 +637,34 @@ export const updateGraph2024 = (
   }
   if (fifoTimeout !== undefined) message["fifo_timeout"] = fifoTimeout
   return Either.right(message)
+}
+
+const FUTURE = new PyGlobal("distributed.client", "Future")
+
+/**
+ * The pickle of a list of `distributed.client.Future`s, as a Python client
+ * pickles them into a published dataset: 2022.12 `Future.__getstate__` gives
+ * `(key, scheduler address)` (NEWOBJ + BUILD, `__setstate__` binds the
+ * current client); 2024.12 `Future.__reduce__` gives `Future(key)` (bound
+ * late to the reading client).
+ *
+ * @internal
+ */
+export const pickleFutures = (keys: ReadonlyArray<string>, dialect: "2022.12" | "2024.12", address: string): Uint8Array =>
+  writePickle(keys.map((key) =>
+    dialect === "2022.12"
+      ? PyObject.withState(FUTURE, [], new PyTuple([key, address]), "newobj")
+      : new PyObject(FUTURE, [key])
+  ))
+
+/**
+ * Whether a 2022.12 `update-graph` holds a pickled task (a run_spec sent as a
+ * sub-frame, see `prepareCall`); the others are packed without another walk.
+ *
+ * @internal
+ */
+export const hasPickledRunSpec = (message: Record<string, unknown>): boolean => {
+  const tasks = message["tasks"] as Record<string, unknown>
+  for (const key in tasks) if (tasks[key] instanceof ToPickleBytes) return true
+  return false
 }

@@ -34,7 +34,7 @@ import { DecodeBudget } from "../wire/budget.js"
 import type { Address, CommError, ConnectionClosedError } from "../wire/connection.js"
 import * as Extensions from "./extensions.js"
 import * as Graph from "./graph.js"
-import { checkValue, deserialize, Normalized, sameBytes, Serialized, ToSerialize } from "../wire/message.js"
+import { checkValue, deserialize, Normalized, sameBytes, Serialized, ToPickleBytes, ToSerialize } from "../wire/message.js"
 import { pickledTypeName } from "../wire/pickle.js"
 import * as Rpc from "../wire/rpc.js"
 import * as Stream from "./stream.js"
@@ -392,8 +392,9 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
             : Graph.updateGraph2024(message.tasks, message.keys, clientId, placement)
           if (Either.isLeft(encoded)) return encoded.left
           const op = encoded.right
-          // 2022.12 run_specs hold only values `prepareCall` normalized: packed without another walk.
-          if (dialect.graph === "2022.12") op["tasks"] = new Normalized(op["tasks"])
+          // 2022.12 run_specs hold only values `prepareCall` normalized: packed without another
+          // walk, unless a pickled task (a sub-frame) is among them.
+          if (dialect.graph === "2022.12" && !Graph.hasPickledRunSpec(op)) op["tasks"] = new Normalized(op["tasks"])
           outbox.push(op as Stream.Op)
           return undefined
         }
@@ -574,7 +575,8 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
           op: "publish_put",
           keys: keys.slice(),
           name,
-          data: new ToSerialize(keys.slice()),
+          // Futures, as a Python client publishes them: it reads them back as Futures.
+          data: new ToPickleBytes(Graph.pickleFutures(keys, dialect.graph, address.url)),
           override,
           client: clientId
         }),
@@ -589,6 +591,18 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
         reply === null || reply === undefined
           ? Option.none<ReadonlyArray<Key>>()
           : Option.some<ReadonlyArray<Key>>(keyList(field(reply, "keys"))))
+
+    // A dataset published by a Python client may hold plain data rather than futures.
+    const getDatasetValue = (name: string) =>
+      Effect.flatMap(call(pool, { op: "publish_get", name, client: clientId }), (reply) => {
+        if (reply === null || reply === undefined) return Effect.succeed(Option.none<unknown>())
+        const data = field(reply, "data")
+        if (!(data instanceof Serialized)) return Effect.succeed(Option.some<unknown>(data))
+        return Either.match(deserialize(data, { budget: new DecodeBudget(options.maxDecodedBytes) }), {
+          onLeft: (error) => Effect.fail(error),
+          onRight: (value) => Effect.succeed(Option.some(value))
+        })
+      })
 
     const unpublishDataset = (name: string) => Effect.asVoid(call(pool, { op: "publish_delete", name }))
 
@@ -616,6 +630,7 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
       workers,
       publishDataset,
       getDataset,
+      getDatasetValue,
       unpublishDataset,
       listDatasets,
       retry: (keys) => Extensions.retry(extensions, keys),
