@@ -382,8 +382,9 @@ export const gather = <A, E>(
 }
 
 /**
- * Cancels the futures' keys (and their dependents) for this client; with
- * `force`, for every client. Their handles then release nothing.
+ * Cancels the futures' keys (and their dependents), each for the client it
+ * belongs to; with `force`, for every client. Their handles then release
+ * nothing.
  *
  * @since 0.1.0
  * @category lifetimes
@@ -391,8 +392,22 @@ export const gather = <A, E>(
 export const cancel = (
   futures: ReadonlyArray<Future<any, any>>,
   options?: { readonly force?: boolean }
-): Effect.Effect<void> =>
-  futures.length === 0 ? Effect.void : impl(futures[0]!).client.cancel(impls(futures), options?.force ?? false)
+): Effect.Effect<void> => {
+  if (futures.length === 0) return Effect.void
+  const force = options?.force ?? false
+  const first = impl(futures[0]!).client
+  let others = false
+  for (let i = 1; i < futures.length && !others; i++) others = impl(futures[i]!).client !== first
+  if (!others) return first.cancel(impls(futures), force)
+  // Futures of several clients: each client cancels its own.
+  const byClient = new Map<internal.FutureImpl<any, any>["client"], Array<internal.FutureImpl<any, any>>>()
+  for (const f of impls(futures)) {
+    const list = byClient.get(f.client)
+    if (list === undefined) byClient.set(f.client, [f])
+    else list.push(f)
+  }
+  return Effect.forEach(byClient, ([client, fs]) => client.cancel(fs, force), { discard: true })
+}
 
 /**
  * Waits until every future is finished, erred or cancelled.

@@ -189,6 +189,17 @@ describe("Client (ports of distributed/tests/test_client.py)", () => {
       })
     ))
 
+  it.effect("cancel over futures of two clients cancels each on its own client", () =>
+    Effect.gen(function*() {
+      const c1 = yield* Client.make()
+      const c2 = yield* Client.make()
+      const x1 = yield* Client.withClient(Client.submit(inc, 10), c1)
+      const x2 = yield* Client.withClient(Client.submit(inc, 20), c2)
+      yield* Client.cancel([x1, x2])
+      assert.strictEqual((yield* Effect.flip(Future.result(x1)))._tag, "CancelledError")
+      assert.strictEqual((yield* Effect.flip(Future.result(x2)))._tag, "CancelledError")
+    }).pipe(Effect.scoped, Effect.provide(TestScheduler.layer())))
+
   it.effect("test_cancel_before_known_to_scheduler", () =>
     withClient((test, client) =>
       Effect.gen(function*() {
