@@ -339,8 +339,10 @@ const transferRun = (mb: number) =>
   Effect.gen(function*() {
     const a = yield* Client.submit(Threaded.floats, (mb * 1e6) / 8, 1)
     yield* Future.wait(a)
-    // Keep the holder busy so that the dependent goes to the other thread (and must copy `a`).
-    const block = yield* Client.submit(Threaded.spin, 5000, 0)
+    // Occupy the holder's only slot so that the dependent goes to the other thread (and must copy `a`).
+    // An Effect task that sleeps: the holder's event loop stays free to serve the copy (a thread busy in
+    // synchronous code cannot answer its peers until the code returns).
+    const block = yield* Client.submit(Threaded.nap, 5000)
     yield* Effect.sleep(50)
     const t0 = now()
     const len = yield* Client.submit(Threaded.length, a)
