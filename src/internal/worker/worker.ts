@@ -275,7 +275,9 @@ export class NodeWorker {
         }
         this.setInterval(field(reply, "heartbeat-interval"))
       },
-      (error: Error) => this.config.log(`heartbeat failed: ${error.message}`)
+      (error: Error) => {
+        if (this.status !== "closing" && this.status !== "closed") this.config.log(`heartbeat failed: ${error.message}`)
+      }
     ).finally(() => {
       if (this.status !== "closing" && this.status !== "closed" && !this.stopHeartbeat) {
         this.heartbeatTimer = setTimeout(() => this.heartbeat(), this.heartbeatInterval * 1000)
