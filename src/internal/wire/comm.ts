@@ -9,6 +9,7 @@
  */
 import * as Either from "effect/Either"
 import * as net from "node:net"
+import { DecodeBudget, defaultMaxDecodedBytes } from "./budget.js"
 import { FrameReader } from "./framing.js"
 import { decodeMessage, encodeMessage } from "./message.js"
 
@@ -18,6 +19,8 @@ export const HELLO = { compression: null, python: [3, 11, 2], "pickle-protocol":
 /** @internal */
 export interface CommOptions {
   readonly maxMessageBytes: number
+  /** Decode budget of each message (see budget.ts). Default `defaultMaxDecodedBytes`. */
+  readonly maxDecodedBytes?: number | undefined
   /** Listener side: write the handshake first. */
   readonly listener: boolean
   readonly onMessage: (message: unknown) => void
@@ -84,7 +87,8 @@ export class Comm {
     if (Either.isLeft(pushed)) return this.fail(pushed.left.message)
     const messages = pushed.right
     for (let i = 0; i < messages.length; i++) {
-      const decoded = decodeMessage(messages[i]!)
+      // One decode budget per message, as the client's comms (budget.ts).
+      const decoded = decodeMessage(messages[i]!, new DecodeBudget(this.options.maxDecodedBytes ?? defaultMaxDecodedBytes))
       if (Either.isLeft(decoded)) return this.fail(decoded.left.message)
       if (this.handshaken) {
         this.options.onMessage(decoded.right)

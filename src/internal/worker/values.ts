@@ -18,6 +18,7 @@
  */
 import * as Either from "effect/Either"
 import type { DecodeError } from "../../Errors.js"
+import { DecodeBudget } from "../wire/budget.js"
 import { deserialize, encodeMsgpack, Serialized } from "../wire/message.js"
 import { pickleGlobal } from "../wire/pickle.js"
 
@@ -143,8 +144,8 @@ export const storeReceived = (serialized: Serialized, nbytes?: number): Stored =
 })
 
 /**
- * The JS value of a stored entry, decoded on first use with the safe readers
- * and a byte budget.
+ * The JS value of a stored entry, decoded on first use with the client's safe
+ * readers and a decode budget of `maxBytes` (budget.ts).
  *
  * @internal
  */
@@ -152,7 +153,7 @@ export const valueOf = (stored: Stored, maxBytes: number): Either.Either<unknown
   if (stored.decoded) return Either.right(stored.value)
   const header = stored.serialized.header
   const typed = header[TYPED_FIELD]
-  const decoded = deserialize(stored.serialized, { maxBytes })
+  const decoded = deserialize(stored.serialized, { budget: new DecodeBudget(maxBytes) })
   if (Either.isLeft(decoded)) return decoded
   let value = decoded.right
   if (typeof typed === "string" && Object.prototype.hasOwnProperty.call(TYPED_ARRAYS, typed) && value instanceof Uint8Array) {

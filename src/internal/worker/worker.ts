@@ -18,6 +18,7 @@ import * as net from "node:net"
 import * as os from "node:os"
 import { randomUUID } from "node:crypto"
 import type * as Task from "../../Task.js"
+import { defaultMaxDecodedBytes } from "../wire/budget.js"
 import { Comm, connect } from "../wire/comm.js"
 import { parseAddress } from "../wire/connection.js"
 import { RESOURCE } from "../wire/jsTask.js"
@@ -810,7 +811,7 @@ export class NodeWorker {
     const values = new Map<string, unknown>()
     for (const dep of ts.deps) {
       if (dep.stored === undefined) return Either.left(`dependency ${keyId(dep.key)} is not in memory`)
-      const value = valueOf(dep.stored, this.config.maxMessageBytes)
+      const value = valueOf(dep.stored, defaultMaxDecodedBytes)
       if (Either.isLeft(value)) return Either.left(`dependency ${keyId(dep.key)} could not be decoded: ${value.left.message}`)
       values.set(dep.id, value.right)
     }
