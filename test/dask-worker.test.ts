@@ -217,7 +217,7 @@ print(json.dumps({"error": error, "type": kind, "run": run, "runPython": client.
     const value = await runWith(cluster, Effect.gen(function*() {
       // Unrestricted: spread over the three Node workers (a restriction to the doomed
       // worker would leave its keys nowhere to go).
-      const fs = yield* Client.map(T.slowInc, Array.from({ length: 9 }, () => 3_000), Array.from({ length: 9 }, (_, i) => i))
+      const fs = yield* Client.map(T.slowInc, Array.from({ length: 12 }, () => 5_000), Array.from({ length: 12 }, (_, i) => i))
       // Kill it once it holds a result and runs another task.
       yield* Effect.promise(() =>
         until(async () => ({ held: (await state()).workerData[extra.address] ?? [], running: await processingOn(cluster, extra.address) }),
@@ -227,7 +227,7 @@ print(json.dumps({"error": error, "type": kind, "run": run, "runPython": client.
       const whoHas = yield* Client.whoHas(fs)
       return { values, whoHas: Object.values(whoHas).flat() }
     }))
-    assert.deepStrictEqual(value.values, Array.from({ length: 9 }, (_, i) => i + 1))
+    assert.deepStrictEqual(value.values, Array.from({ length: 12 }, (_, i) => i + 1))
     assert.isFalse(value.whoHas.includes(extra.address))
     assert.isTrue(value.whoHas.every(isNode), JSON.stringify(value.whoHas))
   }, 120_000)
