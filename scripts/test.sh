@@ -120,7 +120,7 @@ build_root() {
   # In the background so that Ctrl-C reaches the trap at once (a foreground debootstrap
   # catches SIGINT itself and bash would carry on); cleanup stops it and removes $tmp.
   build_dir="$tmp"
-  PATH="/usr/sbin:/sbin:$PATH" debootstrap --variant=minbase --include=python3-distributed \
+  PATH="/usr/sbin:/sbin:$PATH" debootstrap --variant=minbase --include=python3-distributed,python3-numpy \
     trixie "$tmp" "$mirror" >"$cache/debootstrap.log" 2>&1 &
   build_pid=$!
   wait "$build_pid"
@@ -153,6 +153,18 @@ if [ ! -x "$root/usr/bin/dask-scheduler" ]; then
   else
     say "not root: cannot build the Dask 2024.12 root (debootstrap, chroot); Dask 2024.12 tests will skip"
   fi
+fi
+
+# numpy in the root (the 2022.12 side has it through python3-distributed's dependencies); a root
+# cached before numpy was in the include list gets it here, once. Without it the numpy test skips.
+if $is_root && [ -x "$root/usr/bin/dask-scheduler" ] && [ ! -d "$root/usr/lib/python3/dist-packages/numpy" ]; then
+  say "installing python3-numpy in the Dask $want_version root ..."
+  mkdir -p "$cache"
+  exec 9>"$cache/.lock"
+  flock 9
+  in_root "$root" sh -c 'apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-numpy' \
+    >"$cache/numpy.log" 2>&1 || say "could not install python3-numpy in the root (log: $cache/numpy.log): the numpy test on 2024.12 will skip"
+  exec 9>&-
 fi
 
 # --- 3. /proc inside the root for this run -------------------------------------------------
