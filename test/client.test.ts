@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Exit, Fiber, Option, Schema, Scope, Stream } from "effect"
-import { Client, Errors, Future, Task, TestScheduler } from "../src/index.js"
+import { Client, EmbeddedScheduler, Errors, Future, Task, TestScheduler } from "../src/index.js"
 import type { ClientImpl } from "../src/internal/client.js"
 
 const inc = Task.make("inc", (x: number) => x + 1, { python: "test_utils.inc" })
@@ -198,6 +198,27 @@ describe("Client (ports of distributed/tests/test_client.py)", () => {
       yield* Client.cancel([x1, x2])
       assert.strictEqual((yield* Effect.flip(Future.result(x1)))._tag, "CancelledError")
       assert.strictEqual((yield* Effect.flip(Future.result(x2)))._tag, "CancelledError")
+    }).pipe(Effect.scoped, Effect.provide(TestScheduler.layer())))
+
+  it.effect("a future of a client on another scheduler is refused as a dependency, before anything is sent", () =>
+    Effect.gen(function*() {
+      const test = yield* TestScheduler.TestScheduler
+      const onTest = yield* Client.make()
+      const foreign = yield* Effect.gen(function*() {
+        const c = yield* Client.make()
+        const f = yield* Client.withClient(Client.submit(inc, 1), c)
+        assert.strictEqual(yield* Future.result(f), 2)
+        const error = yield* Effect.flip(Client.withClient(Client.submit(add, f, 1), onTest))
+        assert(error._tag === "UnsupportedTaskError")
+        assert.include(error.message, f.key)
+        assert.include(error.message, "inproc://")
+        assert.include(error.message, "test://scheduler")
+        return f
+      }).pipe(Effect.provide(EmbeddedScheduler.layer()))
+      assert.strictEqual(foreign.status, "finished")
+      // The test scheduler saw no graph and holds nothing for the refused call.
+      assert.deepStrictEqual(yield* tags(test), [])
+      assert.strictEqual((yield* test.wants(onTest.id)).size, 0)
     }).pipe(Effect.scoped, Effect.provide(TestScheduler.layer())))
 
   it.effect("test_cancel_before_known_to_scheduler", () =>

@@ -853,6 +853,17 @@ export class ClientImpl {
         for (const dep of deps.futures) {
           // As Dask: a cancelled (or released) future cannot be a dependency.
           if (dep.state.status === "cancelled") return Effect.fail(dep.state.failure() as CancelledError)
+          // A future of a client on another scheduler names a key this one never had (it would wait, or be "lost").
+          if (dep.client !== this && dep.client.address !== this.address) {
+            return Effect.fail(
+              new UnsupportedTaskError({
+                task: task.name,
+                backend: this.address,
+                message:
+                  `argument future ${dep.state.key} belongs to a client of ${dep.client.address}, not of ${this.address}: gather its value and pass that instead`
+              })
+            )
+          }
           // A graph on the stream could reach the scheduler before the scatter RPC that creates its dependency.
           if (dep.state.scattering) return Effect.zipRight(waitAll([dep]), Effect.suspend(() => body(bag, fiber)))
           if (dep.state.unconfirmed) return this.confirmThen(dep.state, () => body(bag, fiber))
