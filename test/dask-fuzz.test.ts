@@ -7,8 +7,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Either } from "effect"
 import * as fc from "fast-check"
-import * as fs from "node:fs"
-import { fileURLToPath } from "node:url"
+import { loadVectors } from "./fixtures/vectors.js"
 import { KeyRef } from "../src/Scheduler.js"
 import * as Task from "../src/Task.js"
 import { DecodeError, ProtocolError, UnsupportedTaskError } from "../src/Errors.js"
@@ -35,16 +34,7 @@ const MAX_ELEMENTS = 100_000
 
 const bytes = (h: string) => new Uint8Array(Buffer.from(h, "hex"))
 
-interface Vector {
-  readonly wire_hex: string
-  readonly frames_hex: ReadonlyArray<string>
-  readonly graph_pickle_hex?: string
-}
-
-const vectors: Array<Vector> = ["./fixtures/dask-vectors/2022.12/", "./fixtures/dask-vectors/2024.12/"].flatMap((dir) => {
-  const path = fileURLToPath(new URL(dir, import.meta.url))
-  return fs.readdirSync(path).filter((f) => f.endsWith(".json")).map((f) => JSON.parse(fs.readFileSync(`${path}/${f}`, "utf8")))
-})
+const vectors = [...loadVectors("dask-vectors", "2022.12"), ...loadVectors("dask-vectors", "2024.12")]
 
 const wires = vectors.map((v) => bytes(v.wire_hex)).filter((w) => w.length <= MAX_MESSAGE)
 const frameSets = vectors.map((v) => v.frames_hex.map(bytes))

@@ -5,8 +5,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Either } from "effect"
-import * as fs from "node:fs"
-import { fileURLToPath } from "node:url"
+import { loadVectors, type Vector } from "./fixtures/vectors.js"
 import { KeyRef, type TaskSpec } from "../src/Scheduler.js"
 import * as Task from "../src/Task.js"
 import { encodeFrames, FrameReader } from "../src/internal/wire/framing.js"
@@ -15,28 +14,8 @@ import { decodeMessage, deserialize, encodeMessage, Pickled, Serialized } from "
 import { PyGlobal, PyObject, PyTuple, readPickle, writePickle } from "../src/internal/wire/pickle.js"
 import { errorInfo } from "../src/internal/dask/taskErred.js"
 
-interface Vector {
-  readonly file: string
-  readonly name: string
-  readonly direction: string
-  readonly wire_hex: string
-  readonly frames_hex: ReadonlyArray<string>
-  readonly decoded?: unknown
-  readonly graph_pickle_hex?: string
-}
-
-const DIRS = ["./fixtures/dask-vectors/2022.12/", "./fixtures/dask-vectors/2024.12/"] as const
-
-const load = (dir: string): Array<Vector> => {
-  const path = fileURLToPath(new URL(dir, import.meta.url))
-  return fs.readdirSync(path).filter((f) => f.endsWith(".json")).sort().map((f) => ({
-    file: `${dir.split("/").at(-2)}/${f}`,
-    ...JSON.parse(fs.readFileSync(`${path}/${f}`, "utf8"))
-  }))
-}
-
-const vectors2022 = load(DIRS[0])
-const vectors2024 = load(DIRS[1])
+const vectors2022 = loadVectors("dask-vectors", "2022.12")
+const vectors2024 = loadVectors("dask-vectors", "2024.12")
 const all = [...vectors2022, ...vectors2024]
 const byName = (vectors: ReadonlyArray<Vector>, name: string) => vectors.find((v) => v.name === name)!
 

@@ -7,8 +7,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Either from "effect/Either"
-import * as fs from "node:fs"
-import { fileURLToPath } from "node:url"
+import { loadVectors } from "./fixtures/vectors.js"
 import { KeyRef, type TaskOptions, type TaskSpec } from "../src/Scheduler.js"
 import * as Task from "../src/Task.js"
 import { NO_PLACEMENT, Placement, placementOf, updateGraph2022, updateGraph2024 } from "../src/internal/dask/graph.js"
@@ -21,23 +20,7 @@ import { entries } from "../src/internal/worker/keys.js"
 import { DepRef, readRunSpec } from "../src/internal/worker/runSpec.js"
 import { storeReceived, storeResult, valueOf } from "../src/internal/worker/values.js"
 
-interface Vector {
-  readonly file: string
-  readonly name: string
-  readonly direction: string
-  readonly wire_hex: string
-  readonly frames_hex: ReadonlyArray<string>
-}
-
-const load = (version: string): Array<Vector> => {
-  const dir = fileURLToPath(new URL(`./fixtures/dask-worker-vectors/${version}/`, import.meta.url))
-  return fs.readdirSync(dir).filter((f) => f.endsWith(".json")).sort().map((f) => ({
-    file: `${version}/${f}`,
-    ...JSON.parse(fs.readFileSync(`${dir}/${f}`, "utf8"))
-  }))
-}
-
-const vectors = [...load("2022.12"), ...load("2024.12")]
+const vectors = [...loadVectors("dask-worker-vectors", "2022.12"), ...loadVectors("dask-worker-vectors", "2024.12")]
 const bytes = (h: string) => new Uint8Array(Buffer.from(h, "hex"))
 const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex")
 
