@@ -319,7 +319,10 @@ print(json.dumps({"ok": ok, "partial": {"status": partial["status"], "keys": {k:
     assert.sameMembers(out.whoHas as Array<string>, nodes)
   })
 
-  it("test_priorities: with one slot, a higher priority task runs first", async () => {
+  // Skipped on 2024.12: a Node worker registers `js: nthreads`, so with one slot the 2024.12 scheduler itself holds
+  // the other JS tasks (no-worker) and hands them out as the resource frees, not in priority order (seen in CI:
+  // a low-priority task ran first in 1 of 5 clean runs). The worker's own ordering is then never exercised.
+  it.skipIf(version === "2024.12")("test_priorities: with one slot, a higher priority task runs first", async () => {
     const order = await runWith(cluster, Effect.gen(function*() {
       // Holds the only slot while the others arrive, so the worker's own ordering decides.
       const block = yield* Client.submitWith(T.slowInc, [2_000, 0], { workers: [nodes[1]!] })
