@@ -24,6 +24,12 @@
  * Prints a table with ratios (ours / Python, ours / floor) and writes
  * bench/dask-results.json. `--map-inf-only` runs only the saturation-inf map
  * rows (the CPU-per-task figures), for repeated runs.
+ *
+ * Every phase (cluster start, each Python scenario, each of our scenarios,
+ * each floor step, every wait for an empty cluster, cluster stop) has a
+ * deadline, `--phase-timeout S` seconds (default 300): a phase that does not
+ * finish in time is named on stderr and the bench exits with code 124, so a
+ * run never hangs silently.
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -46,6 +52,25 @@ const only = args.includes("--versions") ? args[args.indexOf("--versions") + 1]!
 /** Debugging aid: `--ours-only SCENARIO:N,... [--inf]` runs only our side of those scenarios and prints raw JSON. */
 const oursOnly = args.includes("--ours-only") ? args[args.indexOf("--ours-only") + 1]!.split(",") : undefined
 const mapInfOnly = args.includes("--map-inf-only")
+const phaseSeconds = args.includes("--phase-timeout") ? Number(args[args.indexOf("--phase-timeout") + 1]) : 300
+
+// --- phase deadlines -------------------------------------------------------------------------
+
+/**
+ * One watchdog for the whole run: `phase(name)` starts a phase and its
+ * deadline (ending the previous one). The timer also keeps the process alive,
+ * so a promise that never settles cannot end the run silently with code 0.
+ */
+let phaseTimer: NodeJS.Timeout | undefined
+const phase = (name: string, seconds = phaseSeconds): void => {
+  clearTimeout(phaseTimer)
+  phaseTimer = setTimeout(() => {
+    console.error(`bench/dask.ts: phase "${name}" did not finish within ${seconds} s; giving up (exit 124)`)
+    // cluster.ts and the `children` handler below kill every process started, on exit.
+    process.exit(124)
+  }, seconds * 1000)
+}
+const endPhases = () => clearTimeout(phaseTimer)
 
 const N = quick
   ? { mapSmall: 1_000, mapLarge: 2_000, submitLoop: 200, roundtrip: 20, gather: 1_000, release: 2_000 }
@@ -218,18 +243,24 @@ const ours = (cluster: Cluster, w: Watcher, scenarios: ReadonlyArray<string>) =>
         const out = yield* f(scope).pipe(Scope.extend(scope))
         return { out, scope }
       })
-    const closeAndWait = (scope: Scope.CloseableScope) =>
-      Effect.zipRight(Scope.close(scope, Exit.void), Effect.promise(() => w.waitEmpty()))
+    const mark = (name: string) => Effect.sync(() => phase(`${cluster.version} effect-dask ${name}`))
+    const closeAndWait = (scope: Scope.CloseableScope, label: string) =>
+      Effect.zipRight(
+        Effect.zipRight(Scope.close(scope, Exit.void), mark(`${label} release → empty`)),
+        Effect.promise(() => w.waitEmpty())
+      )
 
     const results: Record<string, unknown> = {}
     // Warm-up, as the Python side does.
+    yield* mark("warm-up")
     {
       const { scope } = yield* inScope(() => Effect.flatMap(Client.submit(add, 0, 1), Future.result))
-      yield* closeAndWait(scope)
+      yield* closeAndWait(scope, "warm-up")
     }
     for (const scenario of scenarios) {
       const [name, nText] = scenario.split(":") as [string, string | undefined]
       const n = Number(nText)
+      yield* mark(scenario)
       if (name === "map") {
         const t0 = performance.now()
         const c0 = cpuMicros()
@@ -239,7 +270,7 @@ const ours = (cluster: Cluster, w: Watcher, scenarios: ReadonlyArray<string>) =>
         const wall = (performance.now() - t0) / 1000
         const cpu = (cpuMicros() - c0) / 1e6
         if (values[n - 1] !== n) throw new Error("wrong map result")
-        yield* closeAndWait(scope)
+        yield* closeAndWait(scope, scenario)
         results[scenario] = { n, wall_s: wall, cpu_s: cpu, tasks_per_s: n / wall }
       } else if (name === "submit-loop") {
         const t0 = performance.now()
@@ -253,7 +284,7 @@ const ours = (cluster: Cluster, w: Watcher, scenarios: ReadonlyArray<string>) =>
         const submitted = (performance.now() - t0) / 1000
         yield* Client.wait(futures)
         const done = (performance.now() - t0) / 1000
-        yield* closeAndWait(scope)
+        yield* closeAndWait(scope, scenario)
         results[scenario] = { n, submit_us_each: submitted / n * 1e6, all_done_s: done, tasks_per_s: n / done }
       } else if (name === "roundtrip") {
         const times: Array<number> = []
@@ -271,7 +302,7 @@ const ours = (cluster: Cluster, w: Watcher, scenarios: ReadonlyArray<string>) =>
         const values = yield* Client.gather(futures)
         const wall = performance.now() - t0
         if (values.length !== n) throw new Error("wrong gather result")
-        yield* closeAndWait(scope)
+        yield* closeAndWait(scope, scenario)
         results[scenario] = { n, gather_ms: wall }
       } else if (name === "release") {
         const { out: futures, scope } = yield* inScope(() => Client.map(add, range(n), ones(n)))
@@ -299,6 +330,7 @@ const theirs = async (version: DaskVersion, cluster: Cluster, scenarios: Readonl
   const results: Record<string, any> = {}
   for (const scenario of scenarios) {
     const [name, n] = scenario.split(":") as [string, string]
+    phase(`${version} python ${scenario}`)
     results[scenario] = await pythonScenario(version, cluster.address, name, Number(n))
   }
   return results
@@ -307,15 +339,19 @@ const theirs = async (version: DaskVersion, cluster: Cluster, scenarios: Readonl
 /** The floor client on the map scenarios (after a warm-up map, as ours has). */
 const floor = async (version: DaskVersion, cluster: Cluster, w: Watcher, scenarios: ReadonlyArray<string>) => {
   const results: Record<string, { n: number; wall_s: number; cpu_s: number; tasks_per_s: number }> = {}
+  phase(`${version} floor connect`)
   const client = await Floor.connect(cluster.address, version)
   try {
-    await client.map(100)
+    const step = (n: number) => (stage: string) => phase(`${version} floor map:${n} ${stage}`)
+    await client.map(100, step(100))
+    phase(`${version} floor map:100 release → empty`)
     await w.waitEmpty()
     for (const scenario of scenarios) {
       const [name, nText] = scenario.split(":") as [string, string]
       if (name !== "map") continue
       const n = Number(nText)
-      const r = await client.map(n)
+      const r = await client.map(n, step(n))
+      phase(`${version} floor ${scenario} release → empty`)
       await w.waitEmpty()
       results[scenario] = { n, ...r, tasks_per_s: n / r.wall_s }
     }
@@ -357,7 +393,9 @@ const run = async (version: DaskVersion) => {
     ["inf", { "distributed.scheduler.worker-saturation": "inf" }, infScenarios]
   ] as const
   for (const [label, config, scenarios] of mapInfOnly ? configs.slice(1) : configs) {
+    phase(`${version} ${label} cluster start`)
     const cluster = await startCluster(version, { workers: 1, nthreads: 1, schedulerConfig: config })
+    phase(`${version} ${label} watcher start`)
     const w = await watcher(version, cluster.address)
     try {
       console.error(`[${version} ${label}] python ...`)
@@ -369,6 +407,7 @@ const run = async (version: DaskVersion) => {
       out[label] = { python: py, ours: ts, floor: fl }
     } finally {
       w.close()
+      phase(`${version} ${label} cluster stop`)
       await cluster.stop()
     }
   }
@@ -398,14 +437,18 @@ const main = async () => {
   if (oursOnly !== undefined) {
     const version = (only?.[0] ?? "2022.12") as DaskVersion
     const schedulerConfig = args.includes("--inf") ? { "distributed.scheduler.worker-saturation": "inf" } : {}
+    phase(`${version} cluster start`)
     const cluster = await startCluster(version, { workers: 1, nthreads: 1, schedulerConfig })
+    phase(`${version} watcher start`)
     const w = await watcher(version, cluster.address)
     try {
       console.log(JSON.stringify(await ours(cluster, w, oursOnly), null, 1))
     } finally {
       w.close()
+      phase(`${version} cluster stop`)
       await cluster.stop()
     }
+    endPhases()
     process.exit(0)
   }
   const chosen = versions.filter((v) => only === undefined || only.includes(v))
@@ -417,6 +460,7 @@ const main = async () => {
     }
     await run(version)
   }
+  endPhases()
   const fmt = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2))
   const header = ["dask", "figure", "effect-dask", "python", "floor", "ours/python", "ours/floor", "aim"]
   const table = rows.map((r) => [

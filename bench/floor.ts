@@ -44,22 +44,32 @@ class Comm {
     })
   }
 
+  /**
+   * Splits complete messages off the buffer. The size is taken from the
+   * prelude's frame lengths, not from the leading u64: 2024.12 declares there
+   * only the bytes up to the first uncompressed buffer (`distributed/comm/tcp.py`
+   * `_add_frames_header`), and a gather reply of msgpack values is such buffers.
+   * Trusting the u64 left the rest of the reply in the buffer, read as the
+   * next message's garbage length: the next gather waited forever.
+   */
   private parse(): void {
     for (;;) {
-      if (this.size < 8) return
+      if (this.size < 16) return
       if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.size)]
       const buf = this.chunks[0]!
-      const total = Number(buf.readBigUInt64LE(0))
-      if (this.size < 8 + total) return
       const n = Number(buf.readBigUInt64LE(8))
       let offset = 16 + 8 * n
-      const frames: Array<Buffer> = []
+      if (this.size < offset) return
+      const lengths: Array<number> = new Array(n)
+      let end = offset
+      for (let i = 0; i < n; i++) end += lengths[i] = Number(buf.readBigUInt64LE(16 + 8 * i))
+      if (this.size < end) return
+      const frames: Array<Buffer> = new Array(n)
       for (let i = 0; i < n; i++) {
-        const len = Number(buf.readBigUInt64LE(16 + 8 * i))
-        frames.push(buf.subarray(offset, offset + len))
-        offset += len
+        frames[i] = buf.subarray(offset, offset + lengths[i]!)
+        offset += lengths[i]!
       }
-      const rest = buf.subarray(8 + total)
+      const rest = buf.subarray(end)
       this.chunks = rest.length > 0 ? [rest] : []
       this.size = rest.length
       const waiter = this.waiting.shift()
@@ -119,8 +129,11 @@ const updateGraph = (version: "2022.12" | "2024.12", keys: Array<string>, client
 
 /** A connected floor client: stream and RPC comm. */
 export interface Floor {
-  /** map + gather of `n` tasks, then release; resolves with the values' sum check, wall and CPU seconds. */
-  readonly map: (n: number) => Promise<{ readonly wall_s: number; readonly cpu_s: number }>
+  /**
+   * map + gather of `n` tasks, then release; resolves with wall and CPU seconds.
+   * `stage` is told each step as it starts (for the caller's deadlines).
+   */
+  readonly map: (n: number, stage?: (name: string) => void) => Promise<{ readonly wall_s: number; readonly cpu_s: number }>
   readonly close: () => void
 }
 
@@ -150,7 +163,7 @@ export const connect = async (address: string, version: "2022.12" | "2024.12"): 
   }
 
   let run = 0
-  const map = async (n: number) => {
+  const map = async (n: number, stage: (name: string) => void = () => {}) => {
     const t0 = performance.now()
     const c0 = cpuMicros()
     const prefix = `add-${randomBytes(8).toString("hex")}-${run++}-`
@@ -158,9 +171,11 @@ export const connect = async (address: string, version: "2022.12" | "2024.12"): 
     for (let i = 0; i < n; i++) keys[i] = prefix + i
     pending = new Set(keys)
     const finished = new Promise<void>((resolve) => (done = resolve))
+    stage("update-graph → key-in-memory")
     stream.write([updateGraph(version, keys, clientId)])
     await finished
     pending = undefined
+    stage("gather")
     rpc.write({ op: "gather", keys, serializers: ["msgpack"], reply: true })
     const frames = await rpc.read()
     const reply = unpackr.unpack(frames[0]!) as { status: string; data: Record<string, { __Serialized__: number }> }
