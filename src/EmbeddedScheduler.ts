@@ -206,6 +206,8 @@ export interface ThreadSnapshot {
   readonly bytes: number
   /** The thread's V8 heap in use (after a GC when the thread can run one). */
   readonly heapUsed: number
+  /** Values copied into this thread from other threads (dependencies it needed), since it started. */
+  readonly received: number
 }
 
 /**

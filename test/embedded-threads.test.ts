@@ -167,6 +167,32 @@ layer(shared, { excludeTestServices: true, timeout: 120_000 })("EmbeddedSchedule
         assert.deepStrictEqual(after.map((t) => [t.keys, t.bytes]), [[0, 0], [0, 0]])
       }).pipe(Effect.scoped))
 
+    it.effect("a dependent runs where its dependencies' bytes are (Dask's decide_worker): no copy of the big one", () =>
+      Effect.gen(function*() {
+        const before = yield* threadStats
+        // One task per thread (both idle: the first to the first thread); the big result is on the second.
+        const [small, big] = yield* Client.map(T.floats, [10, 1_000_000], [1, 2])
+        yield* Future.wait(small!)
+        yield* Future.wait(big!)
+        const placed = yield* snapshot
+        const onBig = placed.tasks.get(big!.key)!.workers
+        assert.strictEqual(onBig.length, 1)
+        assert.notDeepEqual(placed.tasks.get(small!.key)!.workers, onBig)
+        // Both threads idle: by occupancy alone this would go to the first thread and copy 8 MB there.
+        const t = yield* Client.submit(T.total, big!)
+        assert.strictEqual(yield* Future.result(t), 1_000_000 * 999_999)
+        assert.deepStrictEqual((yield* snapshot).tasks.get(t.key)!.workers, onBig)
+        // Two dependencies on two threads: it runs by the 8 MB one, and only the 80 bytes are copied.
+        const s = yield* Client.submit(T.sum2, small!, big!)
+        assert.strictEqual(yield* Future.result(s), 45 + 1_000_000 * 999_999)
+        const { snap, stats } = yield* checkHeld
+        assert.deepStrictEqual(snap.tasks.get(s.key)!.workers, onBig)
+        assert.deepStrictEqual(snap.tasks.get(big!.key)!.workers, onBig, "the big result was never copied")
+        assert.strictEqual(snap.tasks.get(small!.key)!.workers.length, 2, "the small one was")
+        const copies = stats.map((x, i) => x.received - before[i]!.received)
+        assert.deepStrictEqual(copies, snap.workers.map((w) => (w.address === onBig[0] ? 1 : 0)))
+      }).pipe(Effect.scoped))
+
     it.effect("a thread that runs out of heap is replaced; the keys it held are recomputed", () =>
       Effect.gen(function*() {
         const runs = new Int32Array(new SharedArrayBuffer(4))

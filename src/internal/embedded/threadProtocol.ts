@@ -46,4 +46,11 @@ export type ToMain =
     readonly missing: ReadonlyArray<Key>
     readonly error?: string
   }
-  | { readonly op: "stats"; readonly id: number; readonly keys: number; readonly bytes: number; readonly heapUsed: number }
+  | {
+    readonly op: "stats"
+    readonly id: number
+    readonly keys: number
+    readonly bytes: number
+    readonly heapUsed: number
+    readonly received: number
+  }

@@ -33,6 +33,8 @@ const current = new Map<Key, number>()
 const fibers = new Map<Key, Fiber.RuntimeFiber<unknown, unknown>>()
 const peers = new Map<number, MessagePort>()
 let nextRequest = 0
+/** Values copied here from peers (replicas made in this thread). */
+let received = 0
 const requests = new Map<number, { readonly resolve: (v: unknown) => void; readonly reject: (e: unknown) => void; readonly peer: number }>()
 
 const setAt = (root: Array<unknown>, path: Path, value: unknown): void => {
@@ -98,6 +100,7 @@ const run = async (tasks: ReadonlyMap<string, Task.Any>, m: Extract<ToThread, { 
         // A replica: held here until the scheduler frees the key everywhere.
         if (!data.has(dep)) {
           data.set(dep, v)
+          received++
           post({ op: "replica", key: dep })
         }
       }))
@@ -181,7 +184,7 @@ const main = async () => {
         for (const v of data.values()) bytes += sizeof(v)
         const gc = (globalThis as { gc?: () => void }).gc
         if (m.gc && gc !== undefined) gc()
-        return post({ op: "stats", id: m.id, keys: data.size, bytes, heapUsed: process.memoryUsage().heapUsed })
+        return post({ op: "stats", id: m.id, keys: data.size, bytes, heapUsed: process.memoryUsage().heapUsed, received })
       }
       case "peer": {
         const old = peers.get(m.index)

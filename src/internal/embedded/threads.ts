@@ -119,6 +119,7 @@ export interface ThreadStats {
   readonly keys: number
   readonly bytes: number
   readonly heapUsed: number
+  readonly received: number
 }
 
 /** @internal */
@@ -341,7 +342,7 @@ export class ThreadsExecutor implements Executor {
     return Effect.forEach(this.threads, (t) =>
       Effect.map(
         this.request<Extract<ToMain, { op: "stats" }>>(t.index, (id) => ({ op: "stats", id, gc })),
-        (m) => ({ address: this.model.workers[t.index]!.address, keys: m.keys, bytes: m.bytes, heapUsed: m.heapUsed })
+        (m) => ({ address: this.model.workers[t.index]!.address, keys: m.keys, bytes: m.bytes, heapUsed: m.heapUsed, received: m.received })
       ))
   }
 

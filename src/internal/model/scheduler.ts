@@ -292,6 +292,8 @@ export class SchedulerModel {
   closed = false
   /** Set once, right after construction (the executor usually needs the model). */
   executor: Executor = nullExecutor
+  /** Place tasks by where their dependencies are (Dask's rule); off only to measure what it saves. */
+  locality = true
 
   constructor(readonly options: ModelOptions) {
     this.workers = Array.from(
@@ -471,21 +473,55 @@ export class SchedulerModel {
   }
 
   /**
-   * The least busy worker with a free slot, among the task's `workers` when it
-   * names some (Dask's worker restrictions; with `allowOtherWorkers`, any
-   * worker when none of those is free or known).
+   * Where `ts` runs: a worker with a free slot, among the task's `workers`
+   * when it names some (Dask's worker restrictions; with `allowOtherWorkers`,
+   * any worker when none of those is free or known). A task with
+   * dependencies goes, as Dask's `decide_worker` and `worker_objective`, to a
+   * worker holding some of them if one is free, the one that would need the
+   * fewest bytes copied to it, then the least busy, then the one holding the
+   * fewest bytes; without dependencies, to the least busy (first on ties).
    */
-  private decideWorker(ts?: TaskState): WorkerState | undefined {
-    const allowed = ts?.options?.workers
+  private decideWorker(ts?: TaskState, unrestricted = false): WorkerState | undefined {
+    const allowed = unrestricted ? undefined : ts?.options?.workers
+    const deps = this.locality ? ts?.dependencies : undefined
     let best: WorkerState | undefined
+    // For `best`, with dependencies: whether it holds any, and the bytes it would need copied.
+    let bestHolds = false
+    let bestMissing = 0
     const workers = this.workers
     for (let i = 0; i < workers.length; i++) {
       const ws = workers[i]!
       if (ws.paused || ws.processing >= ws.slots) continue
       if (allowed !== undefined && !allowed.includes(ws.address)) continue
-      if (best === undefined || ws.processing < best.processing) best = ws
+      if (deps === undefined) {
+        if (best === undefined || ws.processing < best.processing) best = ws
+        continue
+      }
+      let holds = false
+      let missing = 0
+      for (let j = 0; j < deps.length; j++) {
+        const dts = deps[j]!
+        if (this.isHeldBy(dts, ws)) holds = true
+        else if (dts.nbytes > 0) missing += dts.nbytes
+      }
+      if (
+        best === undefined ||
+        (holds !== bestHolds
+          ? holds
+          : missing !== bestMissing
+          ? missing < bestMissing
+          : ws.processing * best.slots !== best.processing * ws.slots
+          ? ws.processing * best.slots < best.processing * ws.slots
+          : ws.bytes < best.bytes)
+      ) {
+        best = ws
+        bestHolds = holds
+        bestMissing = missing
+      }
     }
-    if (best === undefined && allowed !== undefined && ts!.options!.allowOtherWorkers === true) return this.decideWorker()
+    if (best === undefined && allowed !== undefined && ts!.options!.allowOtherWorkers === true) {
+      return this.decideWorker(ts, true)
+    }
     return best
   }
 
