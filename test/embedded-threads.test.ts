@@ -9,6 +9,7 @@ import { Effect, Exit, Layer, Scope } from "effect"
 import { Worker } from "node:worker_threads"
 import { TaskModuleError, UnsupportedTaskError } from "../src/Errors.js"
 import { Client, EmbeddedScheduler, Future, Task } from "../src/index.js"
+import { Scheduler } from "../src/Scheduler.js"
 import * as T from "./fixtures/tasks/threads.js"
 
 const modules = [new URL("./fixtures/tasks/threads.ts", import.meta.url)]
@@ -233,6 +234,46 @@ layer(shared, { excludeTestServices: true, timeout: 120_000 })("EmbeddedSchedule
         const error = yield* Effect.flip(Client.submit(stranger, 1))
         assert.instanceOf(error, UnsupportedTaskError)
         assert.strictEqual((yield* snapshot).tasks.size, 0)
+      }).pipe(Effect.scoped))
+
+    it.effect("arguments a structured clone cannot carry are refused before anything is sent (UnsupportedTaskError)", () =>
+      Effect.gen(function*() {
+        class Point {
+          constructor(readonly x: number) {}
+          norm() {
+            return Math.abs(this.x)
+          }
+        }
+        const refusals = [
+          [[() => 1], "a function in argument 0"],
+          [[{ deep: [1, { f: Symbol("s") }] }], "a symbol in argument 0 at .deep[1].f"],
+          [[new Map([["p", new Point(1)]])], "an instance of Point in argument 0 at .get(\"p\")"],
+          [[Promise.resolve(1)], "an instance of Promise"]
+        ] as const
+        for (const [args, expected] of refusals) {
+          const error = yield* Effect.flip(Client.submit(T.inc as Task.Task<any, number>, ...(args as unknown as [number])))
+          assert.instanceOf(error, UnsupportedTaskError)
+          assert.include((error as UnsupportedTaskError).message, expected)
+        }
+        // One bad call refuses the whole map; the futures of the good ones are not made.
+        const error = yield* Effect.flip(Client.map(T.inc as Task.Task<any, number>, [1, 2, () => 3] as ReadonlyArray<any>))
+        assert.instanceOf(error, UnsupportedTaskError)
+        // A graph sent without the client's prepare (protocol level) is refused by send itself.
+        const session = yield* (yield* Scheduler).connect("protocol", () => {})
+        const refused = session.send({
+          _tag: "UpdateGraph",
+          tasks: [{ key: "x", task: T.inc, args: [new WeakMap()], dependencies: [] }],
+          keys: ["x"]
+        })
+        assert.instanceOf(refused, UnsupportedTaskError)
+        assert.strictEqual((yield* snapshot).tasks.size, 0, "nothing reached the scheduler")
+        // Cycles, Maps, Sets, Dates, typed arrays and nested futures go.
+        const cyclic: Record<string, unknown> = { n: 1 }
+        cyclic.self = cyclic
+        const [x] = yield* Client.scatter([41])
+        const ok = yield* Client.submit(T.countAll as Task.Task<any, number>, [cyclic, new Map([[1, new Set([new Date(0)])]]), new Float64Array(2), { x }])
+        assert.strictEqual(yield* Future.result(ok), 41 + 4)
+        yield* checkHeld
       }).pipe(Effect.scoped))
 
     it.effect("after every scope closes no thread holds anything, and a thread's heap is back to its baseline", () =>

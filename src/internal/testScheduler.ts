@@ -106,7 +106,6 @@ export class TestSchedulerImpl {
     }
     const base = ModelSession.connect(this.model, clientId, reports, {
       check: () => undefined,
-      prepare: () => undefined,
       onMessage: (id, message) => this.recorded.push({ clientId: id, message }),
       onCall: (id, call, args) => this.calls.push({ clientId: id, call, args })
     })

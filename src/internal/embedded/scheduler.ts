@@ -16,7 +16,7 @@ import { SchedulerModel, wanters } from "../model/scheduler.js"
 import * as ModelSession from "../model/session.js"
 import * as TaskModule from "../taskModule.js"
 import { InThreadExecutor } from "./inThread.js"
-import { ThreadsExecutor } from "./threads.js"
+import { refuseArgs, ThreadsExecutor } from "./threads.js"
 
 let counter = 0
 
@@ -25,6 +25,8 @@ export interface Embedded {
   readonly model: SchedulerModel
   readonly address: string
   readonly check: (task: Task.Any) => UnsupportedTaskError | undefined
+  /** With threads: also refuses arguments a structured clone cannot carry (before anything is sent). */
+  readonly prepare?: ModelSession.SessionOptions["prepare"]
   readonly threads?: ThreadsExecutor | undefined
 }
 
@@ -71,10 +73,12 @@ export const make = (
         })
     })
     const backend = "embedded (worker threads)"
+    const check = (task: Task.Any) => checkInThread(task) ?? TaskModule.check(registry, task, backend)
     return {
       model,
       address,
-      check: (task) => checkInThread(task) ?? TaskModule.check(registry, task, backend),
+      check,
+      prepare: (task, args) => check(task) ?? refuseArgs(task, args, backend) ?? ModelSession.CHECKED,
       threads: executor
     }
   })
@@ -84,7 +88,7 @@ export const connect = (
   embedded: Embedded,
   clientId: string,
   sink: ReportSink
-): Effect.Effect<Session, never, Scope.Scope> => ModelSession.connect(embedded.model, clientId, sink, { check: embedded.check })
+): Effect.Effect<Session, never, Scope.Scope> => ModelSession.connect(embedded.model, clientId, sink, { check: embedded.check, prepare: embedded.prepare })
 
 /** @internal */
 export const snapshot = (model: SchedulerModel): EmbeddedScheduler.Snapshot => {

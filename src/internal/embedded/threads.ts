@@ -18,8 +18,9 @@ import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import type { ResourceLimits } from "node:worker_threads"
 import { MessageChannel, Worker } from "node:worker_threads"
-import { DecodeError, LostDataError } from "../../Errors.js"
+import { DecodeError, LostDataError, UnsupportedTaskError } from "../../Errors.js"
 import type { Key } from "../../Scheduler.js"
+import type * as Task from "../../Task.js"
 import { KeyRef } from "../../Scheduler.js"
 import type { Executor, SchedulerModel, TaskState, WorkerState } from "../model/scheduler.js"
 import type { Path, ToMain, ToThread } from "./threadProtocol.js"
@@ -58,41 +59,114 @@ const { workerData, parentPort } = require("node:worker_threads");
 })().catch((e) => parentPort.postMessage({ op: "fatal", message: String((e && e.stack) || e) }));
 `
 
-const isPlainObject = (u: object): u is Record<string, unknown> => {
-  const proto = Object.getPrototypeOf(u)
-  return proto === Object.prototype || proto === null
-}
+/** Prototypes of what a structured clone carries as itself (typed arrays and DataViews are told apart by `ArrayBuffer.isView`). */
+const CLONEABLE = new Set<object | null>([
+  null,
+  Object.prototype,
+  Array.prototype,
+  Map.prototype,
+  Set.prototype,
+  Date.prototype,
+  RegExp.prototype,
+  ArrayBuffer.prototype,
+  SharedArrayBuffer.prototype,
+  Boolean.prototype,
+  Number.prototype,
+  String.prototype,
+  BigInt.prototype,
+  Error.prototype,
+  EvalError.prototype,
+  RangeError.prototype,
+  ReferenceError.prototype,
+  SyntaxError.prototype,
+  TypeError.prototype,
+  URIError.prototype
+])
 
-/** Copies the arguments with each KeyRef replaced by null, and where each was. */
-const extractRefs = (args: ReadonlyArray<unknown>): { args: Array<unknown>; refs: Array<readonly [Path, Key]> } => {
-  const refs: Array<readonly [Path, Key]> = []
-  const walk = (u: unknown, at: Array<string | number>): unknown => {
-    if (typeof u !== "object" || u === null) return u
-    if (u instanceof KeyRef) {
-      refs.push([at.slice(), u.key])
-      return null
+/** Beyond this nesting the walk stops looking (a structured clone still refuses what it cannot carry: the task errs). */
+const MAX_DEPTH = 256
+
+/**
+ * The one walk over a task's arguments for the threads: it records where
+ * each KeyRef stands (the thread puts the dependency's value there) when
+ * `refs` is given, and returns why the first value a structured clone could
+ * not carry, or would carry as something else, cannot go: a function, a
+ * symbol, a promise or weak collection, an instance of a class (it would
+ * arrive as a plain object, without its prototype and methods). Arrays,
+ * plain objects, Maps and Sets are walked; cycles are fine.
+ */
+const walkArgs = (args: ReadonlyArray<unknown>, refs: Array<readonly [Path, Key]> | undefined): string | undefined => {
+  let seen: Set<object> | undefined
+  const at: Array<string | number> = []
+  const where = () =>
+    at.length === 0
+      ? ""
+      : ` in argument ${at[0]}${at.length > 1 ? ` at ${at.slice(1).map((p) => (typeof p === "number" ? `[${p}]` : `.${p}`)).join("")}` : ""}`
+  const walk = (u: unknown, depth: number): string | undefined => {
+    switch (typeof u) {
+      case "function":
+        return `a function${where()}`
+      case "symbol":
+        return `a symbol${where()}`
+      case "object":
+        break
+      default:
+        return undefined
     }
+    if (u === null || depth > MAX_DEPTH) return undefined
+    if (u instanceof KeyRef) {
+      if (refs !== undefined) refs.push([at.slice(), u.key])
+      return undefined
+    }
+    if (ArrayBuffer.isView(u)) return undefined
+    const proto = Object.getPrototypeOf(u)
+    if (!CLONEABLE.has(proto)) {
+      const name = (proto as { constructor?: { name?: unknown } }).constructor?.name
+      return `an instance of ${typeof name === "string" && name !== "" ? name : "a class"}${where()} (a structured clone would drop its prototype)`
+    }
+    if ((seen ??= new Set()).has(u)) return undefined
+    seen.add(u)
     if (Array.isArray(u)) {
-      const out = new Array<unknown>(u.length)
       for (let i = 0; i < u.length; i++) {
         at.push(i)
-        out[i] = walk(u[i], at)
+        const r = walk(u[i], depth + 1)
         at.pop()
+        if (r !== undefined) return r
       }
-      return out
-    }
-    if (isPlainObject(u)) {
-      const out: Record<string, unknown> = {}
-      for (const k of Object.keys(u)) {
+    } else if (u instanceof Map) {
+      for (const [k, v] of u) {
+        at.push(`get(${typeof k === "string" ? JSON.stringify(k) : String(k)})`)
+        const r = walk(k, depth + 1) ?? walk(v, depth + 1)
+        at.pop()
+        if (r !== undefined) return r
+      }
+    } else if (u instanceof Set) {
+      for (const v of u) {
+        const r = walk(v, depth + 1)
+        if (r !== undefined) return r
+      }
+    } else if (proto === Object.prototype || proto === null) {
+      const record = u as Record<string, unknown>
+      for (const k of Object.keys(record)) {
         at.push(k)
-        out[k] = walk(u[k], at)
+        const r = walk(record[k], depth + 1)
         at.pop()
+        if (r !== undefined) return r
       }
-      return out
     }
-    return u
+    return undefined
   }
-  return { args: walk(args, []) as Array<unknown>, refs }
+  return walk(args, 0)
+}
+
+/** Refuses, before it is sent, a call whose arguments cannot reach a thread as they are. @internal */
+export const refuseArgs = (task: Task.Any, args: ReadonlyArray<unknown>, backend: string): UnsupportedTaskError | undefined => {
+  const reason = walkArgs(args, undefined)
+  return reason === undefined ? undefined : new UnsupportedTaskError({
+    task: task.name,
+    backend,
+    message: `task ${task.name}: an argument cannot be sent to a worker thread: ${reason}`
+  })
 }
 
 /** @internal */
@@ -258,13 +332,12 @@ export class ThreadsExecutor implements Executor {
 
   start(ts: TaskState, ws: WorkerState, attempt: number): void {
     const model = this.model
-    let args: ReadonlyArray<unknown> = ts.args!
-    let refs: Array<readonly [Path, Key]> = []
+    const args: ReadonlyArray<unknown> = ts.args!
+    const refs: Array<readonly [Path, Key]> = []
     const deps: Array<readonly [Key, ReadonlyArray<number>]> = []
     if (ts.dependencies !== undefined) {
-      const extracted = extractRefs(args)
-      args = extracted.args
-      refs = extracted.refs
+      // KeyRefs arrive as plain objects; the thread overwrites each with its dependency's value.
+      walkArgs(args, refs)
       for (const dts of ts.dependencies) deps.push([dts.key, model.holders(dts).map((h) => h.index)])
     }
     try {

@@ -9,21 +9,43 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { LostDataError, ProtocolError, UnsupportedTaskError } from "../../Errors.js"
-import type { ClientMessage, Key, KeyStatus, ReportSink, Session, WorkerInfo } from "../../Scheduler.js"
+import type { ClientMessage, Key, KeyStatus, ReportSink, Session, TaskSpec, WorkerInfo } from "../../Scheduler.js"
 import type * as Task from "../../Task.js"
 import type { ClientState, SchedulerModel, TaskState } from "./scheduler.js"
 
 /** What differs between backends on the model. @internal */
 export interface SessionOptions {
   readonly check: (task: Task.Any) => UnsupportedTaskError | undefined
-  /** The prepared form of one call (see `Session.prepare`); in process there is nothing to encode. */
-  readonly prepare?: ((task: Task.Any, args: ReadonlyArray<unknown>) => unknown) | undefined
+  /**
+   * The per-call check (see `Session.prepare`; it includes `check`): what it
+   * accepts it returns as {@link CHECKED} (in process there is nothing to
+   * encode), and `send` checks every task of a graph that was not (a graph
+   * sent without the client's `prepare`).
+   */
+  readonly prepare?: ((task: Task.Any, args: ReadonlyArray<unknown>) => UnsupportedTaskError | typeof CHECKED) | undefined
   /** Sees every client message first (the test scheduler records them). */
   readonly onMessage?: ((clientId: string, message: ClientMessage) => void) | undefined
   /** Sees every retry / restart / run call first (the test scheduler records them). */
   readonly onCall?: ((clientId: string, call: "retry" | "restart" | "run" | "runOnScheduler", args: ReadonlyArray<unknown>) => void) | undefined
   /** `Session.run`; without it, `run` fails with `UnsupportedTaskError` (nothing here runs Python). */
   readonly run?: Session["run"] | undefined
+}
+
+/** A call `SessionOptions.prepare` accepted (the client hands it back as `TaskSpec.prepared`). @internal */
+export const CHECKED: unique symbol = Symbol.for("effect-dask/model/checked")
+
+/** The first task of a graph that `prepare` refuses, checking only those it has not seen. */
+const refused = (
+  prepare: NonNullable<SessionOptions["prepare"]>,
+  tasks: ReadonlyArray<TaskSpec>
+): UnsupportedTaskError | undefined => {
+  for (let i = 0; i < tasks.length; i++) {
+    const spec = tasks[i]!
+    if (spec.prepared === CHECKED) continue
+    const p = prepare(spec.task, spec.args)
+    if (p !== CHECKED) return p
+  }
+  return undefined
 }
 
 /** @internal */
@@ -114,11 +136,21 @@ export const connect = (
 const make = (model: SchedulerModel, cs: ClientState, options: SessionOptions): Session => {
   const onMessage = options.onMessage
   const check = options.check
+  const prepare = options.prepare
   return {
     clientId: cs.id,
     check,
-    prepare: options.prepare ?? ((task) => check(task)),
-    send: onMessage === undefined
+    prepare: prepare ?? ((task) => check(task)),
+    send: prepare !== undefined
+      ? (message) => {
+        if (message._tag === "UpdateGraph") {
+          const error = refused(prepare, message.tasks)
+          if (error !== undefined) return error
+        }
+        onMessage?.(cs.id, message)
+        return dispatch(model, cs, message)
+      }
+      : onMessage === undefined
       ? (message) => dispatch(model, cs, message)
       : (message) => {
         onMessage(cs.id, message)
