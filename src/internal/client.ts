@@ -141,10 +141,53 @@ export class KeyState {
 
 const RELEASED = 1
 const DETACHED = 2
+const FLAG_BITS = 3
+/** A handle's slot in its bag sits above the flag bits (a Smi: 2^29 handles in one scope would not fit in a heap anyway). */
+const SLOT_SHIFT = 2
 
-/** The handles one scope holds for one client; `closed` once the scope's finalizer ran. @internal */
-export class Bag extends Set<FutureImpl<any, any>> {
+/**
+ * The handles one scope holds for one client; `closed` once the scope's
+ * finalizer ran. An array, not a Set: a handle costs one slot, not a hash
+ * entry. Each handle knows its slot (in `flags`); a release empties the slot
+ * (pops it when last, as acquire-then-release does), and once empty slots
+ * reach half the array one pass closes the gaps.
+ * @internal
+ */
+export class Bag {
   closed = false
+  private items: Array<FutureImpl<any, any> | undefined> = []
+  private empty = 0
+  add(f: FutureImpl<any, any>): void {
+    f.flags = (f.flags & FLAG_BITS) | (this.items.length << SLOT_SHIFT)
+    this.items.push(f)
+  }
+  remove(f: FutureImpl<any, any>): void {
+    const items = this.items
+    const slot = f.flags >>> SLOT_SHIFT
+    if (slot === items.length - 1) {
+      items.pop()
+      return
+    }
+    items[slot] = undefined
+    if (++this.empty >= 32 && this.empty * 2 >= items.length) {
+      let w = 0
+      for (let r = 0; r < items.length; r++) {
+        const g = items[r]
+        if (g === undefined) continue
+        g.flags = (g.flags & FLAG_BITS) | (w << SLOT_SHIFT)
+        items[w++] = g
+      }
+      items.length = w
+      this.empty = 0
+    }
+  }
+  /** Empties the bag; returns what it held (with empty slots: callers skip them). */
+  takeAll(): ReadonlyArray<FutureImpl<any, any> | undefined> {
+    const items = this.items
+    this.items = []
+    this.empty = 0
+    return items
+  }
 }
 
 /** What the GC backstop needs; it must not reference the Future itself. @internal */
@@ -169,7 +212,7 @@ export class FutureImpl<A = unknown, E = never> {
   declare readonly [FutureTypeId]: typeof FutureTypeId
   declare readonly _A: A
   declare readonly _E: E
-  /** RELEASED | DETACHED bits: one field, handles are the numerous objects. */
+  /** RELEASED | DETACHED bits, and above them the slot in `bag`: one field, handles are the numerous objects. */
   flags = 0
   bag: Bag | undefined = undefined
   site: CallSite | undefined = undefined
@@ -541,7 +584,7 @@ export class ClientImpl {
     if (f.released) return
     f.flags |= RELEASED
     if (f.bag !== undefined) {
-      f.bag.delete(f)
+      f.bag.remove(f)
       f.bag = undefined
     } else if (f.detached) {
       gcRegistry.unregister(f)
@@ -571,9 +614,13 @@ export class ClientImpl {
     this.session.send({ _tag: "ReleaseKeys", keys })
     metrics.releases.unsafeUpdate(keys.length, this.labels)
     const round = this.releaseRound
-    for (let i = 0; i < keys.length; i++) this.releasing.set(keys[i]!, round)
     if (this.barrierOut) this.lateRelease = true
-    else if (!this.closed) this.requestBarrier()
+    else if (!this.closed) {
+      this.requestBarrier()
+      // A session that processes messages as they are sent passes the barrier at once: nothing to remember.
+      if (!this.barrierOut) return
+    }
+    for (let i = 0; i < keys.length; i++) this.releasing.set(keys[i]!, round)
   }
 
   // ---- per-key ordering across channels ------------------------------------
@@ -606,7 +653,11 @@ export class ClientImpl {
 
   private barrierDone(): void {
     this.barrierOut = false
-    if (!this.lateRelease) return this.releasing.clear()
+    if (!this.lateRelease) {
+      // Clearing allocates a fresh table even when empty.
+      if (this.releasing.size > 0) this.releasing.clear()
+      return
+    }
     this.lateRelease = false
     const round = this.barrierRound
     for (const [key, r] of this.releasing) if (r <= round) this.releasing.delete(key)
@@ -636,11 +687,13 @@ export class ClientImpl {
   releaseBag(bag: Bag): void {
     bag.closed = true
     const out: Array<Key> = []
-    for (const f of bag) {
+    const handles = bag.takeAll()
+    for (let i = 0; i < handles.length; i++) {
+      const f = handles[i]
+      if (f === undefined) continue
       f.bag = undefined
       this.release(f, out)
     }
-    bag.clear()
     if (!this.closed) this.sendRelease(out)
   }
 
@@ -933,7 +986,7 @@ export class ClientImpl {
   private unsubmit(handles: ReadonlyArray<FutureImpl<any, any>>, bag: Bag): void {
     for (const f of handles) {
       f.flags |= RELEASED
-      bag.delete(f)
+      bag.remove(f)
       f.bag = undefined
       this.live?.delete(f)
       const st = f.state
