@@ -133,10 +133,9 @@ const substitute = (value: unknown, keys: Set<string>, depth: number): unknown =
   return value
 }
 
-/** A callable's pickled global and import parts, once per dotted name. */
+/** A callable's pickled global (2022.12) and global reference (2024.12), once per dotted name. */
 interface Callable {
-  readonly module: string
-  readonly name: string
+  readonly global: PyGlobal
   readonly pickled: Uint8Array
 }
 
@@ -147,7 +146,7 @@ const callableOf = (python: string): Callable | undefined => {
   if (c === undefined) {
     const parts = splitCallable(python)
     if (parts === undefined) return undefined
-    c = { module: parts[0], name: parts[1], pickled: pickledFunction(python, parts[0], parts[1]) }
+    c = { global: new PyGlobal(parts[0], parts[1]), pickled: pickledFunction(python, parts[0], parts[1]) }
     if (callables.size >= 4_096) callables.clear()
     callables.set(python, c)
   }
@@ -199,13 +198,19 @@ export const prepareCall = (
   const normalized = normalizeValue(substituted)
   if (typeof normalized === "string") return argsRefusal(task, key, normalized)
   if (dialect === "2024.12") {
-    return new PreparedCall(dialect, new PyTuple([new PyGlobal(callable.module, callable.name), ...args.map(graphArgument)]), undefined)
+    const items: Array<unknown> = new Array(args.length + 1)
+    items[0] = callable.global
+    for (let i = 0; i < args.length; i++) {
+      const a = args[i]
+      items[i + 1] = typeof a === "object" && a !== null ? graphArgument(a) : a
+    }
+    return new PreparedCall(dialect, new PyTuple(items), undefined)
   }
   if (refs.size > 0 && collides(args, refs, 0)) {
     // A user string equal to a dependency key: the 2022.12 worker's `pack_data` would
     // replace it with that key's data. Sent as a pickled task instead, the string
     // quoted the way Dask's own client does (`dask.core.quote`).
-    const pickled = writePickle(new PyTuple([new PyGlobal(callable.module, callable.name), ...args.map((a) => quoted(a, refs))]))
+    const pickled = writePickle(new PyTuple([callable.global, ...args.map((a) => quoted(a, refs))]))
     return new PreparedCall(dialect, new ToPickleBytes(pickled), Array.from(refs))
   }
   const marker = markerKey(substituted)
@@ -585,24 +590,32 @@ export const updateGraph2024 = (
   // One layer per distinct (options, retries): the tasks of one call share one options object.
   const groups = new Map<TaskOptions | undefined, Map<number, Map<string, unknown>>>()
   let fifoTimeout: number | undefined
+  // The tasks of one call share options and retries: the previous task's layer, without lookups.
+  let lastOptions: TaskOptions | undefined
+  let lastRetries = -1
+  let layer: Map<string, unknown> | undefined
   for (const spec of tasks) {
     const prepared = preparedOf(spec, "2024.12")
     if (prepared instanceof UnsupportedTaskError) return Either.left(prepared)
     const options = placedOptions(spec, placement)
-    let byRetries = groups.get(options)
-    if (byRetries === undefined) {
-      byRetries = new Map()
-      groups.set(options, byRetries)
-    }
     const retries = retriesOf(spec)
-    let layer = byRetries.get(retries)
-    if (layer === undefined) {
-      layer = new Map()
-      byRetries.set(retries, layer)
+    if (layer === undefined || options !== lastOptions || retries !== lastRetries) {
+      let byRetries = groups.get(options)
+      if (byRetries === undefined) {
+        byRetries = new Map()
+        groups.set(options, byRetries)
+      }
+      layer = byRetries.get(retries)
+      if (layer === undefined) {
+        layer = new Map()
+        byRetries.set(retries, layer)
+      }
+      lastOptions = options
+      lastRetries = retries
     }
     const payload = prepared.payload
     layer.set(spec.key, payload instanceof JsTask2024 ? new PyObject(TASK, [spec.key, MARKER, ...payload.args]) : payload)
-    fifoTimeout ??= fifoTimeoutSeconds(spec.options)
+    if (fifoTimeout === undefined && spec.options !== undefined) fifoTimeout = fifoTimeoutSeconds(spec.options)
   }
   const layers = new Map<string, unknown>()
   let annotations: Map<string, unknown> | undefined

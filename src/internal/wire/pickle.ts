@@ -762,9 +762,18 @@ class ByteWriter {
     this.length += b.length
   }
 
-  ascii(s: string): void {
+  /** Writes `s` as ASCII; `false` (with some bytes written) when a character is not ASCII. */
+  ascii(s: string): boolean {
     this.reserve(s.length)
-    for (let i = 0; i < s.length; i++) this.buffer[this.length++] = s.charCodeAt(i)
+    const buffer = this.buffer
+    let at = this.length
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i)
+      if (c > 0x7f) return false
+      buffer[at++] = c
+    }
+    this.length = at
+    return true
   }
 
   u32(n: number): void {
@@ -797,11 +806,6 @@ class ByteWriter {
   }
 }
 
-const isAscii = (s: string): boolean => {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false
-  return true
-}
-
 const INT32_MIN = -0x8000_0000
 const INT32_MAX = 0x7fff_ffff
 
@@ -825,11 +829,13 @@ export const writePickle = (value: unknown): Uint8Array => {
 const MAX_WRITE_DEPTH = 1_000
 
 const writeString = (w: ByteWriter, s: string): void => {
-  if (s.length < 256 && isAscii(s)) {
+  // Keys and names are short ASCII: written in one pass, undone if a character is not.
+  if (s.length < 256) {
+    const start = w.length
     w.byte(0x8c)
     w.byte(s.length)
-    w.ascii(s)
-    return
+    if (w.ascii(s)) return
+    w.length = start
   }
   const b = utf8Encoder.encode(s)
   if (b.length < 256) {
@@ -873,6 +879,13 @@ const writeItems = (w: ByteWriter, items: Iterable<unknown>, depth: number): voi
   for (const item of items) writeValue(w, item, depth + 1)
 }
 
+const writeTuple = (w: ByteWriter, items: ReadonlyArray<unknown>, depth: number): void => {
+  if (items.length === 0) return w.byte(0x29) // EMPTY_TUPLE
+  w.byte(0x28)
+  for (let i = 0; i < items.length; i++) writeValue(w, items[i], depth + 1)
+  w.byte(0x74) // TUPLE
+}
+
 const writeValue = (w: ByteWriter, value: unknown, depth: number): void => {
   if (depth > MAX_WRITE_DEPTH) throw new TypeError("pickle: value nested too deeply")
   switch (typeof value) {
@@ -881,6 +894,11 @@ const writeValue = (w: ByteWriter, value: unknown, depth: number): void => {
     case "boolean":
       return w.byte(value ? 0x88 : 0x89)
     case "number":
+      // BININT as for a bigint in range, without making one.
+      if ((value | 0) === value && !Object.is(value, -0)) {
+        w.byte(0x4a)
+        return w.i32(value)
+      }
       if (Number.isSafeInteger(value) && !Object.is(value, -0)) return writeBigInt(w, BigInt(value))
       w.byte(0x47)
       return w.f64be(value)
@@ -909,17 +927,12 @@ const writeValue = (w: ByteWriter, value: unknown, depth: number): void => {
     w.byte(0x5d) // EMPTY_LIST
     if (value.length > 0) {
       w.byte(0x28)
-      writeItems(w, value, depth)
+      for (let i = 0; i < value.length; i++) writeValue(w, value[i], depth + 1)
       w.byte(0x65) // APPENDS
     }
     return
   }
-  if (value instanceof PyTuple) {
-    if (value.items.length === 0) return w.byte(0x29)
-    w.byte(0x28)
-    writeItems(w, value.items, depth)
-    return w.byte(0x74) // TUPLE
-  }
+  if (value instanceof PyTuple) return writeTuple(w, value.items, depth)
   if (value instanceof PyGlobal) {
     writeString(w, value.module)
     writeString(w, value.name)
@@ -927,7 +940,7 @@ const writeValue = (w: ByteWriter, value: unknown, depth: number): void => {
   }
   if (value instanceof PyObject) {
     writeValue(w, value.callable, depth + 1)
-    writeValue(w, new PyTuple(value.args), depth + 1)
+    writeTuple(w, value.args, depth + 1)
     if (value.kind === "newobj" && value.kwargs !== undefined) {
       writeValue(w, value.kwargs, depth + 1)
       w.byte(0x92) // NEWOBJ_EX
