@@ -51,11 +51,11 @@ class ScriptedExecutor implements Executor {
   readonly values = new Map<Key, unknown>()
   start(): void {}
   stop(): void {}
-  hold(key: Key, value: unknown): void {
-    this.values.set(key, value)
+  hold(ts: TaskState, value: unknown): void {
+    this.values.set(ts.key, value)
   }
-  free(key: Key): void {
-    this.values.delete(key)
+  free(ts: TaskState): void {
+    this.values.delete(ts.key)
   }
   gather(tss: ReadonlyArray<TaskState>) {
     const out = new Map<Key, unknown>()

@@ -1,6 +1,7 @@
 /**
  * The in-thread executor: every embedded worker is this JS thread. Values
- * live in one Map (one heap); synchronous tasks run inline in batches of
+ * live in one heap, each in its task's `data` slot (no Map of their own:
+ * workers share them); synchronous tasks run inline in batches of
  * `budget` per macrotask, Promise- and Effect-returning ones run
  * concurrently up to each worker's slots.
  *
@@ -28,8 +29,15 @@ const isPlainObject = (u: object): u is Record<string, unknown> => {
 }
 
 /** @internal */
+/** Stands for a value that is `undefined` in a `data` slot, where `undefined` means no value. */
+const UNDEFINED = Symbol("effect-dask/undefined")
+
+const put = (ts: TaskState, value: unknown): void => {
+  ts.data = value === undefined ? UNDEFINED : value
+}
+const valueOf = (data: unknown): unknown => data === UNDEFINED ? undefined : data
+
 export class InThreadExecutor implements Executor {
-  readonly values = new Map<Key, unknown>()
   /** Assigned, not started yet, FIFO, with the attempt they were assigned for. */
   private runnable: Array<TaskState> = []
   private attempts: Array<number> = []
@@ -64,20 +72,20 @@ export class InThreadExecutor implements Executor {
     if (fiber !== undefined) fiber.unsafeInterruptAsFork(FiberId.none)
   }
 
-  hold(key: Key, value: unknown): void {
-    this.values.set(key, value)
+  hold(ts: TaskState, value: unknown): void {
+    put(ts, value)
   }
 
-  free(key: Key): void {
-    this.values.delete(key)
+  free(ts: TaskState): void {
+    ts.data = undefined
   }
 
   gather(tss: ReadonlyArray<TaskState>): Effect.Effect<ReadonlyMap<Key, unknown>, LostDataError> {
     const out = new Map<Key, unknown>()
     for (let i = 0; i < tss.length; i++) {
-      const key = tss[i]!.key
-      if (!this.values.has(key)) return Effect.fail(new LostDataError({ key }))
-      out.set(key, this.values.get(key))
+      const ts = tss[i]!
+      if (ts.data === undefined) return Effect.fail(new LostDataError({ key: ts.key }))
+      out.set(ts.key, valueOf(ts.data))
     }
     return Effect.succeed(out)
   }
@@ -86,7 +94,7 @@ export class InThreadExecutor implements Executor {
     this.closed = true
     for (const fiber of this.inFlight.values()) if (fiber !== undefined) fiber.unsafeInterruptAsFork(FiberId.none)
     this.inFlight.clear()
-    this.values.clear()
+    for (const ts of this.model.tasks.values()) ts.data = undefined
     this.runnable = []
     this.attempts = []
     this.runnableHead = 0
@@ -162,7 +170,7 @@ export class InThreadExecutor implements Executor {
 
   private finish(ts: TaskState, attempt: number, value: unknown): void {
     if (!this.model.isCurrent(ts, attempt)) return
-    this.values.set(ts.key, value)
+    put(ts, value)
     this.model.taskFinished(ts, attempt, sizeof(value), typeName(value))
   }
 
@@ -175,7 +183,7 @@ export class InThreadExecutor implements Executor {
 
   private substituteValue(u: unknown): unknown {
     if (typeof u !== "object" || u === null) return u
-    if (u instanceof KeyRef) return this.values.get(u.key)
+    if (u instanceof KeyRef) return valueOf(this.model.tasks.get(u.key)?.data)
     if (Array.isArray(u)) return this.substitute(u)
     if (isPlainObject(u)) {
       const out: Record<string, unknown> = {}

@@ -362,12 +362,12 @@ export class ThreadsExecutor implements Executor {
     thread.stopping.set(ts.key, timer)
   }
 
-  hold(key: Key, value: unknown, holders: ReadonlyArray<WorkerState>): void {
-    for (const ws of holders) this.post(ws.index, { op: "hold", key, value })
+  hold(ts: TaskState, value: unknown, holders: ReadonlyArray<WorkerState>): void {
+    for (const ws of holders) this.post(ws.index, { op: "hold", key: ts.key, value })
   }
 
-  free(key: Key, holders: ReadonlyArray<WorkerState>): void {
-    for (const ws of holders) this.post(ws.index, { op: "free", keys: [key] })
+  free(ts: TaskState, holders: ReadonlyArray<WorkerState>): void {
+    for (const ws of holders) this.post(ws.index, { op: "free", keys: [ts.key] })
   }
 
   private request<A extends ToMain>(index: number, make: (id: number) => ToThread): Effect.Effect<A> {

@@ -39,9 +39,9 @@ export interface Executor {
   /** Stops a started attempt (the task was released, cancelled or forgotten while running). */
   readonly stop: (ts: TaskState, ws: WorkerState, attempt: number) => void
   /** Holds a scattered value on each of `holders`. */
-  readonly hold: (key: Key, value: unknown, holders: ReadonlyArray<WorkerState>) => void
+  readonly hold: (ts: TaskState, value: unknown, holders: ReadonlyArray<WorkerState>) => void
   /** Frees the key's value on each of `holders` (Dask's `free-keys`). */
-  readonly free: (key: Key, holders: ReadonlyArray<WorkerState>) => void
+  readonly free: (ts: TaskState, holders: ReadonlyArray<WorkerState>) => void
   /** Copies the values of keys in memory to the caller (each from `ts.worker`). */
   readonly gather: (tss: ReadonlyArray<TaskState>) => Effect.Effect<ReadonlyMap<Key, unknown>, LostDataError | DecodeError>
   /** Stops everything (the scheduler closed). */
@@ -113,6 +113,11 @@ export class TaskState {
   rec: TaskStateName | undefined = undefined
   /** Bumped on every assignment to a worker and every stop: a late result with an old attempt is dropped. */
   attempt = 0
+  /**
+   * The value itself, for an executor that keeps values in this heap (the
+   * in-thread one: a slot here instead of an entry in a Map of its own).
+   */
+  data: unknown = undefined
   private extra: TaskExtra | undefined = undefined
   constructor(readonly key: Key) {}
 
@@ -655,7 +660,7 @@ export class SchedulerModel {
     for (let i = 0; i < holders.length; i++) this.uncount(ts, holders[i]!)
     ts.worker = undefined
     ts.replicas = undefined
-    this.executor.free(ts.key, holders)
+    this.executor.free(ts, holders)
   }
 
   private uncount(ts: TaskState, ws: WorkerState): void {
@@ -1080,7 +1085,7 @@ export class SchedulerModel {
       ts.type = undefined
       const holders = broadcast ? targets : [targets[this.scatterNext++ % targets.length]!]
       for (let i = 0; i < holders.length; i++) this.countReplica(ts, holders[i]!)
-      this.executor.hold(key, value, holders)
+      this.executor.hold(ts, value, holders)
       ts.state = "memory"
       // Unlike Dask's update_data, wake tasks that were waiting on this key.
       if (ts.dependents !== undefined) {
