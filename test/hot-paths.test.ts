@@ -82,8 +82,8 @@ describe("prepared calls (Dask graph)", () => {
       if (dialect === "2022.12") {
         const message = updateGraph2022([spec], ["s-1"], "c")
         assert(message._tag === "Right")
-        assert.strictEqual((message.right.tasks as Record<string, unknown>)["s-1"], (prepared as PreparedCall).payload)
-        assert.deepStrictEqual((message.right.dependencies as Record<string, unknown>)["s-1"], ["x-1"])
+        assert.strictEqual((message.right.tasks as Map<string, unknown>).get("s-1"), (prepared as PreparedCall).payload)
+        assert.deepStrictEqual((message.right.dependencies as Map<string, unknown>).get("s-1"), ["x-1"])
         // The branch without a KeyRef is not copied.
         assert.strictEqual(((prepared as PreparedCall).payload as { args: Array<unknown> }).args[1], args[1])
       } else {

@@ -278,6 +278,8 @@ class Deps {
   }
 }
 
+const NO_KEYS: ReadonlyArray<Key> = Object.freeze([])
+
 /**
  * Replaces futures in task arguments by KeyRefs (at any depth of arrays and
  * plain objects), collecting their keys as dependencies.
@@ -900,8 +902,10 @@ export class ClientImpl {
       const args: Array<ReadonlyArray<unknown>> = new Array(n)
       const dependencies: Array<ReadonlyArray<Key>> = new Array(n)
       const prepared: Array<unknown> = new Array(n)
+      // One Deps until a task has some: most tasks of a map have none.
+      let deps = new Deps()
       for (let i = 0; i < n; i++) {
-        const deps = new Deps()
+        if (deps.keys.length > 0) deps = new Deps()
         const a = replaceFutures(argLists[i], deps, 0) as ReadonlyArray<unknown>
         for (const dep of deps.futures) {
           // As Dask: a cancelled (or released) future cannot be a dependency.
@@ -932,7 +936,7 @@ export class ClientImpl {
           ? makeKey(prefix, tokenize([task.name, task.python ?? null, a]))
           : this.keys.next(prefix)
         args[i] = a
-        dependencies[i] = deps.keys
+        dependencies[i] = deps.keys.length > 0 ? deps.keys : NO_KEYS
         prepared[i] = p
       }
       const specs: Array<TaskSpec> = []

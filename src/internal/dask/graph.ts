@@ -15,7 +15,7 @@ import { KeyRef, retriesOf, type TaskOptions, type TaskSpec } from "../../Schedu
 import type * as Task from "../../Task.js"
 import { fifoTimeoutSeconds } from "../options.js"
 import * as JsTask from "../wire/jsTask.js"
-import { normalizeValue, ToPickleBytes } from "../wire/message.js"
+import { isPlainLeaf, normalizeValue, ToPickleBytes } from "../wire/message.js"
 import { defineEntry, pickleGlobal, PyGlobal, PyObject, PyTuple, writePickle } from "../wire/pickle.js"
 
 const BACKEND = "dask"
@@ -193,6 +193,12 @@ export const prepareCall = (
   if (refused !== undefined) return refused
   if (task.python === undefined) return prepareJsCall(task, args, dialect, key)
   const callable = callableOf(task.python!)!
+  // The common map of plain values: nothing to substitute, normalize, quote or refuse.
+  if (allPlainLeaves(args)) {
+    return dialect === "2024.12"
+      ? new PreparedCall(dialect, new PyTuple([new PyGlobal(callable.module, callable.name), ...args]), undefined)
+      : new PreparedCall(dialect, { function: callable.pickled, args }, undefined)
+  }
   const refs = new Set<string>()
   const substituted = substitute(args, refs, 0)
   const normalized = normalizeValue(substituted)
@@ -217,6 +223,11 @@ export const prepareCall = (
   if (marker !== undefined) return markerRefusal(task, key, marker)
   const runSpec = { function: callable.pickled, args: normalized.value }
   return new PreparedCall(dialect, runSpec, refs.size === 0 ? undefined : Array.from(refs))
+}
+
+const allPlainLeaves = (args: ReadonlyArray<unknown>): boolean => {
+  for (let i = 0; i < args.length; i++) if (!isPlainLeaf(args[i])) return false
+  return true
 }
 
 const MARKER_PICKLE = pickleGlobal(JsTask.MARKER_MODULE, JsTask.MARKER_NAME)
@@ -434,7 +445,8 @@ const dependenciesOf = (declared: ReadonlyArray<string>, refs: ReadonlyArray<str
  * `{function: <pickled global>, args: <msgpack array>}` (no other keys: any
  * extra key kills the worker), KeyRefs replaced by their key strings (the
  * worker substitutes declared dependencies), explicit `dependencies`, and
- * per-key `retries`.
+ * per-key `retries`. `tasks` and `dependencies` are `Map`s (msgpack maps,
+ * as a dict to Python).
  *
  * @internal
  */
@@ -444,8 +456,9 @@ export const updateGraph2022 = (
   clientId: string,
   placement: Placement = NO_PLACEMENT
 ): Either.Either<Record<string, unknown>, UnsupportedTaskError> => {
-  const runSpecs: Record<string, unknown> = {}
-  const dependencies: Record<string, unknown> = {}
+  // Maps, not objects: 10k keys would put an object in dictionary mode, slower to fill and to pack.
+  const runSpecs = new Map<string, unknown>()
+  const dependencies = new Map<string, unknown>()
   const retries: Record<string, unknown> = {}
   let anyRetries = false
   // Scheduling options as 2022.12's `update_graph` takes them: per-key maps.
@@ -454,10 +467,10 @@ export const updateGraph2022 = (
   for (const spec of tasks) {
     const prepared = preparedOf(spec, "2022.12")
     if (prepared instanceof UnsupportedTaskError) return Either.left(prepared)
-    defineEntry(runSpecs, spec.key, prepared.payload)
+    runSpecs.set(spec.key, prepared.payload)
     // A task without dependencies needs no entry (update_graph reads a missing one as none).
     if (spec.dependencies.length > 0 || prepared.refs !== undefined) {
-      defineEntry(dependencies, spec.key, dependenciesOf(spec.dependencies, prepared.refs))
+      dependencies.set(spec.key, dependenciesOf(spec.dependencies, prepared.refs))
     }
     const r = retriesOf(spec)
     if (r > 0) {
@@ -677,7 +690,6 @@ export const pickleFutures = (keys: ReadonlyArray<string>, dialect: "2022.12" | 
  * @internal
  */
 export const hasPickledRunSpec = (message: Record<string, unknown>): boolean => {
-  const tasks = message["tasks"] as Record<string, unknown>
-  for (const key in tasks) if (tasks[key] instanceof ToPickleBytes) return true
+  for (const spec of (message["tasks"] as Map<string, unknown>).values()) if (spec instanceof ToPickleBytes) return true
   return false
 }

@@ -34,7 +34,7 @@ import { DecodeBudget } from "../wire/budget.js"
 import type { Address, CommError, ConnectionClosedError } from "../wire/connection.js"
 import * as Extensions from "./extensions.js"
 import * as Graph from "./graph.js"
-import { checkValue, deserialize, Normalized, sameBytes, Serialized, ToPickleBytes, ToSerialize } from "../wire/message.js"
+import { checkValue, deserialize, deserializeOr, isPlainObject, Normalized, sameBytes, Serialized, ToPickleBytes, ToSerialize } from "../wire/message.js"
 import { pickledTypeName } from "../wire/pickle.js"
 import * as Rpc from "../wire/rpc.js"
 import * as Stream from "./stream.js"
@@ -394,7 +394,12 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
           const op = encoded.right
           // 2022.12 run_specs hold only values `prepareCall` normalized: packed without another
           // walk, unless a pickled task (a sub-frame) is among them.
-          if (dialect.graph === "2022.12" && !Graph.hasPickledRunSpec(op)) op["tasks"] = new Normalized(op["tasks"])
+          if (dialect.graph === "2022.12") {
+            if (!Graph.hasPickledRunSpec(op)) op["tasks"] = new Normalized(op["tasks"])
+            // Key strings only: nothing to walk.
+            op["dependencies"] = new Normalized(op["dependencies"])
+            op["keys"] = new Normalized(op["keys"])
+          }
           outbox.push(op as Stream.Op)
           return undefined
         }
@@ -447,19 +452,32 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
     ): Effect.Effect<void, DecodeError> => {
       // One budget for the values of one reply.
       const budget = new DecodeBudget(options.maxDecodedBytes)
-      for (const [key, value] of entries(data)) {
+      const one = (key: Key, value: unknown): DecodeError | undefined => {
         if (!(value instanceof Serialized)) {
           into.set(key, value)
-          continue
+          return undefined
         }
-        const decoded = deserialize(value, { budget })
-        if (Either.isRight(decoded)) {
-          into.set(key, decoded.right)
+        const decoded = deserializeOr(value, budget)
+        if (!(decoded instanceof DecodeError)) {
+          into.set(key, decoded)
         } else if (retry !== undefined && field(value.header, "serializer") === "error") {
           retry.push(key)
         } else {
-          return Effect.fail(decoded.left)
+          return decoded
         }
+        return undefined
+      }
+      // A reply of string keys is a plain object: its keys, not an array of pairs per value.
+      if (isPlainObject(data)) {
+        for (const key of Object.keys(data)) {
+          const failed = one(key, data[key])
+          if (failed !== undefined) return Effect.fail(failed)
+        }
+        return Effect.void
+      }
+      for (const [key, value] of entries(data)) {
+        const failed = one(key, value)
+        if (failed !== undefined) return Effect.fail(failed)
       }
       return Effect.void
     }

@@ -220,8 +220,11 @@ const scan = (b: Uint8Array, maxDepth: number, budget: DecodeBudget | undefined)
   }
   if (p !== len) return `${len - p} bytes after the msgpack value`
   if (budget !== undefined) budget.charge("msgpack", cost)
-  return { stringKeys }
+  return stringKeys ? STRING_KEYS : OTHER_KEYS
 }
+
+const STRING_KEYS = { stringKeys: true } as const
+const OTHER_KEYS = { stringKeys: false } as const
 
 const readU32 = (b: Uint8Array, p: number): number => ((b[p]! << 24) >>> 0) + ((b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!)
 
@@ -263,6 +266,16 @@ class MsgpackFailure {
  * or the budget's `DecodeError` (no Either per message).
  */
 const decodeMsgpackOr = (bytes: Uint8Array, budget: DecodeBudget | undefined): unknown => {
+  // One byte holding a fixint, nil or a boolean (a gathered small int): the scan would charge
+  // nothing for it, and msgpackr's setup costs more than the value.
+  if (bytes.length === 1) {
+    const b = bytes[0]!
+    if (b <= 0x7f) return b
+    if (b >= 0xe0) return b - 0x100
+    if (b === 0xc0) return null
+    if (b === 0xc2) return false
+    if (b === 0xc3) return true
+  }
   const scanned = scan(bytes, MAX_DEPTH, budget)
   if (typeof scanned === "string") return new MsgpackFailure(scanned)
   if (scanned instanceof DecodeError) return scanned
@@ -281,7 +294,8 @@ class MessageFault {
   constructor(readonly message: string) {}
 }
 
-const isPlainObject = (u: unknown): u is Record<string, unknown> => {
+/** A plain object (a decoded msgpack map of string keys, or one built in code). @internal */
+export const isPlainObject = (u: unknown): u is Record<string, unknown> => {
   if (typeof u !== "object" || u === null) return false
   const proto = Object.getPrototypeOf(u)
   return proto === Object.prototype || proto === null
@@ -430,6 +444,28 @@ const INT32_MIN = -0x8000_0000
 const INT64_MIN = -(2n ** 63n)
 const UINT64_MAX = 2n ** 64n - 1n
 
+/** A safe integer beyond 32 bits: msgpackr would write it as float64, so `normalize` sends it as a bigint. */
+const widensToBigInt = (n: number): boolean => Number.isInteger(n) && (n > UINT32_MAX || n < INT32_MIN) && Number.isSafeInteger(n)
+
+/**
+ * Whether `value` is a leaf `normalize` returns unchanged and never refuses
+ * (a string, boolean, null, or a number it does not widen): an argument list
+ * of such leaves is sent as it is, without a walk.
+ *
+ * @internal
+ */
+export const isPlainLeaf = (value: unknown): boolean => {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return true
+    case "number":
+      return !widensToBigInt(value)
+    default:
+      return value === null
+  }
+}
+
 /** Refusal of a value, with its path filled in while the error unwinds (no cost on success). */
 class UnsendableError extends TypeError {
   readonly path: Array<string> = []
@@ -460,9 +496,7 @@ const normalize = (value: unknown, strict: boolean, depth: number): unknown => {
     case "boolean":
       return value
     case "number":
-      return Number.isInteger(value) && (value > UINT32_MAX || value < INT32_MIN) && Number.isSafeInteger(value)
-        ? BigInt(value)
-        : value
+      return widensToBigInt(value) ? BigInt(value) : value
     case "bigint":
       if (value < INT64_MIN || value > UINT64_MAX) throw new UnsendableError(`integer ${value} does not fit 64 bits`)
       return value
@@ -787,6 +821,27 @@ export const deserialize = (value: Serialized, options?: DeserializeOptions): Ei
     }
     return Either.left(new DecodeError({ serializer: serializerName(value.header), message: `unexpected failure: ${String(error)}` }))
   }
+}
+
+/**
+ * {@link deserialize} for many values of one reply (a gather): the value or
+ * its `DecodeError`, without an Either per value. A single uncompressed
+ * msgpack frame (how a worker sends plain data) is decoded straight away,
+ * with the same checks and charges.
+ *
+ * @internal
+ */
+export const deserializeOr = (value: Serialized, budget: DecodeBudget): unknown => {
+  const header = value.header
+  if (
+    header["serializer"] === "msgpack" && value.frames.length === 1 && header["compression"] == null &&
+    !hasOwn(header, "split-num-sub-frames") && !header["is-collection"]
+  ) {
+    const decoded = decodeMsgpackOr(value.frames[0]!, budget)
+    return decoded instanceof MsgpackFailure ? new DecodeError({ serializer: "msgpack", message: decoded.reason }) : decoded
+  }
+  const decoded = deserialize(value, { budget })
+  return Either.isRight(decoded) ? decoded.right : decoded.left
 }
 
 const COLLECTION_TYPES = new Set(["list", "tuple", "set", "dict"])
