@@ -195,9 +195,11 @@ export const prepareCall = (
   const callable = callableOf(task.python!)!
   // The common map of plain values: nothing to substitute, normalize, quote or refuse.
   if (allPlainLeaves(args)) {
-    return dialect === "2024.12"
-      ? new PreparedCall(dialect, new PyTuple([new PyGlobal(callable.module, callable.name), ...args]), undefined)
-      : new PreparedCall(dialect, { function: callable.pickled, args }, undefined)
+    if (dialect === "2022.12") return new PreparedCall(dialect, { function: callable.pickled, args }, undefined)
+    const items: Array<unknown> = new Array(args.length + 1)
+    items[0] = callable.global
+    for (let i = 0; i < args.length; i++) items[i + 1] = args[i]
+    return new PreparedCall(dialect, new PyTuple(items), undefined)
   }
   const refs = new Set<string>()
   const substituted = substitute(args, refs, 0)
