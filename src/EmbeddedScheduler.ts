@@ -208,6 +208,8 @@ export interface ThreadSnapshot {
   readonly heapUsed: number
   /** Values copied into this thread from other threads (dependencies it needed), since it started. */
   readonly received: number
+  /** Tasks that ended in this thread (finished or erred), since it started: Dask's `executed_count`. */
+  readonly executed: number
 }
 
 /**

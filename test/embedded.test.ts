@@ -1,30 +1,25 @@
 /**
- * The embedded scheduler driven through the Client API. The `test_*` cases
- * port Dask's scheduler-side release tests (distributed/tests/test_client.py)
- * and assert on the scheduler's real state via `EmbeddedScheduler.snapshot`.
+ * The embedded scheduler driven through the Client API, on both executors
+ * (in this thread and on worker threads). The `test_*` cases port Dask's
+ * scheduler-side release tests (distributed/tests/test_client.py) and assert
+ * on the scheduler's real state via `EmbeddedScheduler.snapshot`; after each
+ * test, with every scope and client closed, `clean` checks that nothing is
+ * left, in the scheduler and (threads) in every thread's own memory.
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
-import * as TestClock from "effect/TestClock"
 import { Client, EmbeddedScheduler, Future, Task } from "../src/index.js"
 import { sizeof } from "../src/internal/model/sizeof.js"
-import type { Key } from "../src/Scheduler.js"
+import type { Key, Scheduler } from "../src/Scheduler.js"
+import { type Executor, executors } from "./embeddedExecutors.js"
+import * as T from "./fixtures/tasks/embedded.js"
 
-const inc = Task.make("inc", (x: number) => x + 1)
-const add = Task.make("add", (a: number, b: number) => a + b)
-const div = Task.make("div", (a: number, b: number) => {
-  if (b === 0) throw new RangeError("division by zero")
-  return a / b
-})
-const slowinc = Task.make("slowinc", (x: number, delay: number = 20) => Effect.as(Effect.sleep(Duration.millis(delay)), x + 1))
+const { add, div, inc } = T
 
 const snapshot = Effect.flatMap(EmbeddedScheduler.EmbeddedScheduler, (e) => e.snapshot)
 const taskKeys = Effect.map(snapshot, (s) => new Set(s.tasks.keys()))
@@ -40,21 +35,41 @@ const assertBytesConsistent = Effect.gen(function*() {
   }
 })
 
-const embedded = (options?: EmbeddedScheduler.Options) =>
-  Client.layer({ id: "c" }).pipe(Layer.provideMerge(EmbeddedScheduler.layer({ workers: 2, slots: 4, ...options })))
+/** Polls a shared cell until it is not 0 (a task in some thread set it). */
+const until = (cell: Int32Array, i = 0) => Effect.promise(() => T.opened(cell, i))
 
-/** Lets in-process work (microtasks, timers at the current test time) run. */
-const settle = Effect.repeatN(Effect.sleep(0), 5)
+type Env = Client.Client | Scheduler | EmbeddedScheduler.EmbeddedScheduler | Scope.Scope
 
-describe("EmbeddedScheduler via Client", () => {
-  it.scoped("test_forget_simple", () =>
+describe.each(executors)("EmbeddedScheduler via Client ($name)", (ex: Executor) => {
+  const settle = ex.settle
+  /**
+   * A test on `ex`'s scheduler for `options`, with a client "c" (unless `client: false`: the test
+   * makes its own); once its scope is closed, nothing may be left anywhere.
+   */
+  const test = (
+    name: string,
+    body: () => Effect.Effect<void, any, Env>,
+    options?: { readonly scheduler?: EmbeddedScheduler.Options; readonly client?: boolean }
+  ) =>
+    it.scoped(name, () =>
+      Effect.gen(function*() {
+        yield* Effect.scoped(
+          options?.client === false
+            ? (body() as Effect.Effect<void, any, Exclude<Env, Client.Client>>)
+            : Effect.provide(body(), Client.layer({ id: "c" }))
+        )
+        yield* ex.clean
+      }).pipe(Effect.provide(ex.layer(options?.scheduler))), 60_000)
+
+  test("test_forget_simple", () =>
     Effect.gen(function*() {
       const c = yield* Client.Client
-      const x = yield* Client.submit(Task.make("inc", (x: number) => x + 1, { retries: 2 }), 1)
+      const x = yield* Client.submitWith(inc, [1], { retries: 2 })
       const y = yield* Client.submit(inc, 2)
       const z = yield* Client.submit(add, x, y)
       yield* Client.wait([x, y, z])
       let s = yield* snapshot
+      assert.strictEqual(s.tasks.get(x.key)!.retries, 2)
       assert.deepStrictEqual(s.tasks.get(x.key)!.waitingOn, [])
       assert.deepStrictEqual(s.tasks.get(y.key)!.waitingOn, [])
       assert.deepStrictEqual(new Set(s.tasks.keys()), keysOf(x, y, z))
@@ -72,9 +87,9 @@ describe("EmbeddedScheduler via Client", () => {
       s = yield* snapshot
       assert.strictEqual(s.tasks.size, 0)
       assert.deepStrictEqual(s.workers.map((w) => [w.keys.length, w.bytes]), [[0, 0], [0, 0]])
-    }).pipe(Effect.provide(embedded())))
+    }))
 
-  it.scoped("test_forget_complex", () =>
+  test("test_forget_complex", () =>
     Effect.gen(function*() {
       const [a, b, c, d] = yield* Client.scatter([0, 1, 2, 3])
       const ab = yield* Client.submit(add, a!, b!)
@@ -104,36 +119,35 @@ describe("EmbeddedScheduler via Client", () => {
       assert.deepStrictEqual(yield* taskKeys, keysOf(cd, a!, c!, d!))
       assert.deepStrictEqual(yield* heldKeys, keysOf(cd, a!, c!, d!))
       yield* assertBytesConsistent
-    }).pipe(Effect.provide(embedded())))
+    }))
 
-  it.scoped("test_forget_in_flight", () =>
+  test("test_forget_in_flight", () =>
     Effect.gen(function*() {
-      const slowadd = Task.make("slowadd", (a: number, b: number) => Effect.as(Effect.sleep("20 millis"), a + b))
+      // Gate 0 holds a..d, gate 1 the sums: the test decides what is in flight.
+      const gate = T.cells(2)
       // Dask computes [ac, acab] from a delayed graph: only ac and acab are wanted.
       const inner = yield* Scope.make()
-      const [a, b, c, d] = yield* Effect.forEach([0, 1, 2, 3], (i) => Client.submit(slowinc, i)).pipe(Scope.extend(inner))
-      const ab = yield* Client.submit(slowadd, a!, b!).pipe(Scope.extend(inner))
-      const x = yield* Client.submit(slowadd, a!, c!)
-      const y = yield* Client.submit(slowadd, x, ab)
+      const [a, b, c, d] = yield* Effect.forEach([0, 1, 2, 3], (i) => Client.submit(T.gatedInc, gate, 0, i)).pipe(Scope.extend(inner))
+      const ab = yield* Client.submit(T.gatedAdd, gate, 1, a!, b!).pipe(Scope.extend(inner))
+      const x = yield* Client.submit(T.gatedAdd, gate, 1, a!, c!)
+      const y = yield* Client.submit(T.gatedAdd, gate, 1, x, ab)
       void d
       yield* Scope.close(inner, Exit.void)
-      for (let i = 0; i < 5; i++) {
-        yield* TestClock.adjust("10 millis")
-        yield* settle
-      }
+      T.open(gate, 0)
+      yield* settle
       const s = yield* snapshot
-      assert.isTrue([...s.tasks.values()].some((t) => t.state === "processing"), "still in flight")
+      assert.deepStrictEqual([s.tasks.get(x.key)!.state, s.tasks.get(ab.key)!.state], ["processing", "processing"], "in flight")
       yield* Future.release(y)
       const keys = yield* taskKeys
       for (const k of [y.key, ab.key, b!.key]) assert.isFalse(keys.has(k), k)
       assert.isTrue(keys.has(x.key) && keys.has(a!.key) && keys.has(c!.key))
-      yield* TestClock.adjust("100 millis")
+      T.open(gate, 1)
       assert.strictEqual(yield* Future.result(x), 1 + 3)
       // a and c were intermediates: freed once x finished.
       assert.deepStrictEqual(yield* heldKeys, keysOf(x))
-    }).pipe(Effect.provide(embedded())))
+    }))
 
-  it.scoped("test_forget_errors", () =>
+  test("test_forget_errors", () =>
     Effect.gen(function*() {
       const x = yield* Client.submit(div, 1, 0)
       const y = yield* Client.submit(inc, x)
@@ -159,9 +173,9 @@ describe("EmbeddedScheduler via Client", () => {
 
       yield* Future.release(y)
       assert.strictEqual((yield* snapshot).tasks.size, 0)
-    }).pipe(Effect.provide(embedded())))
+    }))
 
-  it.scoped("test_garbage_collection_with_scatter", () =>
+  test("test_garbage_collection_with_scatter", () =>
     Effect.gen(function*() {
       const c = yield* Client.Client
       const [future] = yield* Client.scatter([1])
@@ -172,45 +186,45 @@ describe("EmbeddedScheduler via Client", () => {
       yield* Future.release(future!)
       assert.isFalse((yield* taskKeys).has(key))
       assert.isFalse((yield* heldKeys).has(key))
-    }).pipe(Effect.provide(embedded())))
+    }))
 
-  it.scoped("test_fire_and_forget", () =>
+  test("test_fire_and_forget", () =>
     Effect.gen(function*() {
-      const future = yield* Client.submit(slowinc, 1, 100)
-      const seen: Array<number> = []
-      const f = Task.make("f", (x: number) => {
-        seen.push(x)
-      })
+      const gate = T.cells()
+      const seen = T.cells()
+      const future = yield* Client.submit(T.gatedInc, gate, 0, 1)
       const key = yield* Effect.scoped(Effect.gen(function*() {
-        const g = yield* Client.submit(f, future)
+        const g = yield* Client.submit(T.record, seen, future)
         yield* Client.fireAndForget([g])
         return g.key
       }))
       // The handle is gone; the fire-and-forget pseudo-client still wants it.
       assert.deepStrictEqual((yield* snapshot).tasks.get(key)!.whoWants, ["fire-and-forget"])
-      yield* TestClock.adjust("100 millis")
+      T.open(gate)
+      yield* until(seen)
       yield* settle
-      assert.deepStrictEqual(seen, [2])
+      assert.strictEqual(Atomics.load(seen, 0), 2)
       assert.deepStrictEqual(yield* taskKeys, keysOf(future))
       assert.isNotEmpty((yield* snapshot).tasks.get(future.key)!.whoWants)
       assert.deepStrictEqual((yield* snapshot).clients.get("fire-and-forget"), [])
-    }).pipe(Effect.provide(embedded())))
+    }))
 
-  it.scoped("test_fire_and_forget_err", () =>
+  test("test_fire_and_forget_err", () =>
     Effect.gen(function*() {
       yield* Effect.scoped(Effect.flatMap(Client.submit(div, 1, 0), (f) => Client.fireAndForget([f])))
       yield* settle
       assert.strictEqual((yield* snapshot).tasks.size, 0)
-    }).pipe(Effect.provide(embedded())))
+    }))
 
-  it.scoped("test_cancel_multi_client", () =>
+  test("test_cancel_multi_client", () =>
     Effect.gen(function*() {
+      const gate = T.cells()
       const c = yield* Client.make({ id: "c" })
       const f = yield* Client.make({ id: "f" })
-      const x = yield* Client.withClient(Client.submit(slowinc, 1), c)
-      const y = yield* Client.withClient(Client.submit(slowinc, 1), f)
+      const x = yield* Client.withClient(Client.submit(T.gatedInc, gate, 0, 1), c)
+      const y = yield* Client.withClient(Client.submit(T.gatedInc, gate, 0, 1), f)
       assert.strictEqual(x.key, y.key)
-      yield* TestClock.adjust("20 millis")
+      T.open(gate)
       yield* Client.wait([x, y])
 
       yield* Client.withClient(Client.cancel([x]), c)
@@ -223,9 +237,9 @@ describe("EmbeddedScheduler via Client", () => {
       const s = yield* snapshot
       assert.deepStrictEqual(s.tasks.get(y.key)!.whoWants, ["f"])
       assert.deepStrictEqual(s.clients.get("c"), [])
-    }).pipe(Effect.provide(EmbeddedScheduler.layer())))
+    }), { client: false })
 
-  it.scoped("test_multi_garbage_collection", () =>
+  test("test_multi_garbage_collection", () =>
     Effect.gen(function*() {
       const c = yield* Client.make({ id: "c" })
       const f = yield* Client.make({ id: "f" })
@@ -250,9 +264,9 @@ describe("EmbeddedScheduler via Client", () => {
       yield* Future.release(y2)
       assert.isFalse((yield* heldKeys).has(y.key))
       assert.strictEqual((yield* snapshot).tasks.size, 0)
-    }).pipe(Effect.provide(EmbeddedScheduler.layer())))
+    }), { client: false })
 
-  it.scoped("test_multi_client: closing a client releases only what it alone wants", () =>
+  test("test_multi_client: closing a client releases only what it alone wants", () =>
     Effect.gen(function*() {
       const f = yield* Client.make({ id: "f" })
       const cScope = yield* Scope.make()
@@ -270,12 +284,11 @@ describe("EmbeddedScheduler via Client", () => {
       assert.isFalse(s.clients.has("c"))
       assert.deepStrictEqual(s.tasks.get(y.key)!.whoWants, ["f"])
       assert.isFalse(s.tasks.has(x.key))
-    }).pipe(Effect.provide(EmbeddedScheduler.layer())))
+    }), { client: false })
 
-  it.scoped("a paused worker takes no new work until memory is released", () =>
+  test("a paused worker takes no new work until memory is released", () =>
     Effect.gen(function*() {
-      const big = Task.make("big", (n: number) => "x".repeat(n))
-      const b = yield* Client.submit(big, 1000)
+      const b = yield* Client.submit(T.big, 1000)
       yield* Client.wait([b])
       let s = yield* snapshot
       assert.strictEqual(s.workers[0]!.bytes, 12 + 2 * 1000)
@@ -291,111 +304,98 @@ describe("EmbeddedScheduler via Client", () => {
       s = yield* snapshot
       assert.isFalse(s.workers[0]!.paused)
       assert.strictEqual(s.workers[0]!.bytes, 8)
-    }).pipe(Effect.provide(embedded({ workers: 1, slots: 1, memoryLimit: 1000 }))))
+    }), { scheduler: { workers: 1, slots: 1, memoryLimit: 1000 } })
 
-  it.scoped("cancelling a running Effect task interrupts its fiber", () =>
+  test("cancelling a running Effect task interrupts its fiber", () =>
     Effect.gen(function*() {
-      const started = yield* Deferred.make<void>()
-      const interrupted = yield* Deferred.make<void>()
-      const forever = Task.make("forever", (_: number) =>
-        Deferred.succeed(started, undefined).pipe(
-          Effect.zipRight(Effect.never),
-          Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))
-        ))
-      const f = yield* Client.submit(forever, 1)
-      yield* Deferred.await(started)
+      const flags = T.cells(2)
+      const f = yield* Client.submit(T.forever, flags)
+      yield* until(flags, 0)
+      yield* settle
       assert.strictEqual((yield* snapshot).inFlight, 1)
       yield* Client.cancel([f])
-      yield* Deferred.await(interrupted)
+      yield* until(flags, 1)
       assert.strictEqual((yield* Effect.flip(Future.result(f)))._tag, "CancelledError")
       const s = yield* snapshot
       assert.strictEqual(s.tasks.size, 0)
       assert.strictEqual(s.inFlight, 0)
       assert.deepStrictEqual(s.workers.map((w) => w.running), [0, 0])
-    }).pipe(Effect.provide(embedded())))
+    }))
 
-  it.scoped("a cancelled Promise task's late result is dropped", () =>
+  test("a cancelled Promise task's late result is dropped", () =>
     Effect.gen(function*() {
-      let resolve: (n: number) => void = () => {}
-      const later = Task.make("later", (_: number) => new Promise<number>((r) => (resolve = r)))
-      const f = yield* Client.submit(later, 1)
+      const gate = T.cells()
+      const f = yield* Client.submit(T.later, gate, 42)
       yield* settle
       assert.strictEqual((yield* snapshot).inFlight, 1)
       yield* Client.cancel([f])
-      resolve(42)
+      T.open(gate)
       yield* settle
       const s = yield* snapshot
       assert.strictEqual(s.tasks.size, 0)
       assert.deepStrictEqual(s.workers.map((w) => w.keys.length), [0, 0])
-    }).pipe(Effect.provide(embedded())))
+    }))
 
-  it.scoped("slots bound concurrent async tasks per worker", () =>
+  test("slots bound concurrent async tasks per worker", () =>
     Effect.gen(function*() {
-      const fs = yield* Client.map(slowinc, [1, 2, 3, 4, 5, 6, 7])
+      // 4 slots on each of 2 workers: 8 run, 3 wait; one gate per task.
+      const n = 11
+      const gates = T.cells(n)
+      const fs = yield* Client.map(T.gatedInc, Array.from({ length: n }, () => gates), Array.from({ length: n }, (_, i) => i), Array.from({ length: n }, (_, i) => i + 1))
       yield* settle
       let s = yield* snapshot
-      assert.deepStrictEqual(s.workers.map((w) => w.running), [2, 2])
+      assert.deepStrictEqual(s.workers.map((w) => w.running), [4, 4])
       assert.strictEqual(s.queued, 3)
-      yield* TestClock.adjust("20 millis")
+      for (let i = 0; i < 8; i++) T.open(gates, i)
+      yield* Client.wait(fs.slice(0, 8))
       yield* settle
       s = yield* snapshot
-      assert.deepStrictEqual(s.workers.map((w) => w.running).sort(), [1, 2])
+      assert.strictEqual(s.workers.reduce((n, w) => n + w.running, 0), 3)
       assert.strictEqual(s.queued, 0)
-      yield* TestClock.adjust("20 millis")
-      assert.deepStrictEqual(yield* Client.gather(fs), [2, 3, 4, 5, 6, 7, 8])
-    }).pipe(Effect.provide(embedded({ slots: 2 }))))
+      for (let i = 8; i < n; i++) T.open(gates, i)
+      assert.deepStrictEqual(yield* Client.gather(fs), Array.from({ length: n }, (_, i) => i + 2))
+    }))
 
-  it.scoped("sync tasks run without a fiber; Promise and Effect tasks too", () =>
+  test("sync tasks run without a fiber; Promise and Effect tasks too", () =>
     Effect.gen(function*() {
-      const inFiber = Task.make("inFiber", (_: number) => Option.isSome(Fiber.getCurrentFiber()))
-      const promised = Task.make("promised", (x: number) => Promise.resolve(x * 2))
-      const effected = Task.make("effected", (x: number) => Effect.succeed(x * 3))
-      const [a, b, c] = [yield* Client.submit(inFiber, 1), yield* Client.submit(promised, 2), yield* Client.submit(effected, 3)]
+      const [a, b, c] = [yield* Client.submit(T.inFiber, 1), yield* Client.submit(T.promised, 2), yield* Client.submit(T.effected, 3)]
       assert.deepStrictEqual(yield* Client.gather([a, b, c] as ReadonlyArray<Future.Future<unknown>>), [false, 4, 9])
-    }).pipe(Effect.provide(embedded())))
+    }))
 
-  it.scoped("futures nested in arrays and objects are replaced by their values", () =>
+  test("futures nested in arrays and objects are replaced by their values", () =>
     Effect.gen(function*() {
-      const shape = Task.make("shape", (o: { readonly xs: ReadonlyArray<number>; readonly y: { readonly z: number } }) =>
-        o.xs.reduce((a, b) => a + b, 0) * o.y.z)
       const [a, b] = yield* Client.scatter([2, 3])
       const z = yield* Client.submit(inc, 9)
-      const r = yield* Client.submit(shape, { xs: [a!, b!, 5], y: { z } } as any)
+      const r = yield* Client.submit(T.shape, { xs: [a!, b!, 5], y: { z } } as any)
       assert.strictEqual(yield* Future.result(r), 100)
       const s = yield* snapshot
       assert.deepStrictEqual(new Set(s.tasks.get(r.key)!.dependencies), keysOf(a!, b!, z))
-    }).pipe(Effect.provide(embedded())))
+    }))
 
-  it.scoped("errors become text; retries are honoured", () =>
+  test("errors become text; retries are honoured", () =>
     Effect.gen(function*() {
-      let calls = 0
-      const flaky = (retries: number) =>
-        Task.make("flaky", (_: number) => {
-          if (++calls % 3 !== 0) throw new Error(`flake ${calls}`)
-          return calls
-        }, { retries, pure: false })
-      const ok = yield* Client.submit(flaky(2), 1)
+      const calls = T.cells()
+      const ok = yield* Client.submitWith(T.flaky, [calls, 1], { retries: 2 })
       assert.strictEqual(yield* Future.result(ok), 3)
-      const bad = yield* Client.submit(flaky(1), 2)
+      const bad = yield* Client.submitWith(T.flaky, [calls, 2], { retries: 1 })
       const error = yield* Effect.flip(Future.result(bad))
       assert.strictEqual(error._tag, "RemoteError")
       const info = (yield* snapshot).tasks.get(bad.key)!.error!
       assert.deepStrictEqual([info.type, info.message], ["Error", "flake 5"])
       assert.include(info.traceback, "flake 5")
-      const failing = Task.make("failing", (_: number) => Effect.fail({ _tag: "Boom", message: "no" }))
-      const e2 = yield* Effect.flip(Effect.flatMap(Client.submit(failing, 1), Future.result))
+      const e2 = yield* Effect.flip(Effect.flatMap(Client.submit(T.failing, 1), Future.result))
       assert.strictEqual(e2._tag, "RemoteError")
-    }).pipe(Effect.provide(embedded())))
+    }))
 
-  it.scoped("a task without a JS implementation is refused", () =>
+  test("a task without a JS implementation is refused", () =>
     Effect.gen(function*() {
       const sum = Task.python<[ReadonlyArray<number>], number>("builtins.sum")
       const error = yield* Effect.flip(Client.submit(sum, [1, 2]))
       assert.strictEqual(error._tag, "UnsupportedTaskError")
       assert.strictEqual((yield* snapshot).tasks.size, 0)
-    }).pipe(Effect.provide(embedded())))
+    }))
 
-  it.scoped("datasets keep keys alive until unpublished", () =>
+  test("datasets keep keys alive until unpublished", () =>
     Effect.gen(function*() {
       const c = yield* Client.make({ id: "c" })
       const f = yield* Client.make({ id: "f" })
@@ -415,9 +415,9 @@ describe("EmbeddedScheduler via Client", () => {
       yield* Client.withClient(Client.unpublishDataset("answer"), f)
       assert.strictEqual((yield* snapshot).tasks.size, 0)
       assert.isTrue(Option.isNone(yield* Client.withClient(Client.getDataset("answer"), f)))
-    }).pipe(Effect.provide(EmbeddedScheduler.layer())))
+    }), { client: false })
 
-  it.scoped("whoHas, hasWhat, nbytes and workers report the held values", () =>
+  test("whoHas, hasWhat, nbytes and workers report the held values", () =>
     Effect.gen(function*() {
       const [a, b] = yield* Client.scatter(["hello", new Float64Array(16)])
       const who = yield* Client.whoHas([a!, b!])
@@ -429,36 +429,34 @@ describe("EmbeddedScheduler via Client", () => {
       const ws = yield* Client.workers
       assert.strictEqual(ws.reduce((n, w) => n + w.bytes, 0), 22 + 192)
       assert.deepStrictEqual(ws.map((w) => w.nthreads), [4, 4])
-    }).pipe(Effect.provide(embedded())))
-
-  it.effect("closing the layer's scope stops running tasks and clears state", () =>
-    Effect.gen(function*() {
-      const interrupted = yield* Deferred.make<void>()
-      const started = yield* Deferred.make<void>()
-      const forever = Task.make("forever", (_: number) =>
-        Deferred.succeed(started, undefined).pipe(
-          Effect.zipRight(Effect.never),
-          Effect.onInterrupt(() => Deferred.succeed(interrupted, undefined))
-        ))
-      const scope = yield* Scope.make()
-      const ctx = yield* Layer.buildWithScope(EmbeddedScheduler.layer(), scope)
-      const program = Effect.gen(function*() {
-        yield* Client.make({ id: "c" })
-        yield* Client.submit(forever, 1)
-        yield* Client.scatter([1, 2, 3])
-        yield* Deferred.await(started)
-      })
-      const clientScope = yield* Scope.make()
-      yield* program.pipe(Effect.provide(ctx), Scope.extend(clientScope))
-      const embeddedScheduler = Context.get(ctx, EmbeddedScheduler.EmbeddedScheduler)
-      assert.strictEqual((yield* embeddedScheduler.snapshot).tasks.size, 4)
-      yield* Scope.close(scope, Exit.void)
-      yield* Deferred.await(interrupted)
-      const s = yield* embeddedScheduler.snapshot
-      assert.strictEqual(s.tasks.size, 0)
-      assert.deepStrictEqual(s.workers.map((w) => w.bytes), [0, 0])
-      yield* Scope.close(clientScope, Exit.void)
     }))
+
+  // In this thread only: the test builds and closes a layer of its own (on threads a fresh layer costs
+  // seconds, and closing it terminates the threads, which are then not there to be asked).
+  if (!ex.threads) {
+    it.effect("closing the layer's scope stops running tasks and clears state", () =>
+      Effect.gen(function*() {
+        const flags = T.cells(2)
+        const scope = yield* Scope.make()
+        const ctx = yield* Layer.buildWithScope(ex.layer(), scope)
+        const program = Effect.gen(function*() {
+          yield* Client.make({ id: "c" })
+          yield* Client.submit(T.forever, flags)
+          yield* Client.scatter([1, 2, 3])
+          yield* until(flags, 0)
+        })
+        const clientScope = yield* Scope.make()
+        yield* program.pipe(Effect.provide(ctx), Scope.extend(clientScope))
+        const embeddedScheduler = Context.get(ctx, EmbeddedScheduler.EmbeddedScheduler)
+        assert.strictEqual((yield* embeddedScheduler.snapshot).tasks.size, 4)
+        yield* Scope.close(scope, Exit.void)
+        yield* until(flags, 1)
+        const s = yield* embeddedScheduler.snapshot
+        assert.strictEqual(s.tasks.size, 0)
+        assert.deepStrictEqual(s.workers.map((w) => w.bytes), [0, 0])
+        yield* Scope.close(clientScope, Exit.void)
+      }))
+  }
 })
 
 describe("sizeof", () => {

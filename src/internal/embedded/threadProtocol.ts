@@ -53,4 +53,5 @@ export type ToMain =
     readonly bytes: number
     readonly heapUsed: number
     readonly received: number
+    readonly executed: number
   }

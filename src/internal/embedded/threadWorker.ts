@@ -35,6 +35,8 @@ const peers = new Map<number, MessagePort>()
 let nextRequest = 0
 /** Values copied here from peers (replicas made in this thread). */
 let received = 0
+/** Tasks that ended here (finished or erred; Dask's `executed_count`). */
+let executed = 0
 const requests = new Map<number, { readonly resolve: (v: unknown) => void; readonly reject: (e: unknown) => void; readonly peer: number }>()
 
 const setAt = (root: Array<unknown>, path: Path, value: unknown): void => {
@@ -75,6 +77,7 @@ const finish = (key: Key, attempt: number, value: unknown) => {
   current.delete(key)
   fibers.delete(key)
   data.set(key, value)
+  executed++
   post({ op: "done", key, attempt, nbytes: sizeof(value), type: typeName(value) })
 }
 
@@ -82,6 +85,7 @@ const fail = (key: Key, attempt: number, cause: unknown) => {
   if (current.get(key) !== attempt) return
   current.delete(key)
   fibers.delete(key)
+  executed++
   post({ op: "erred", key, attempt, error: errorInfo(key, cause) })
 }
 
@@ -184,7 +188,7 @@ const main = async () => {
         for (const v of data.values()) bytes += sizeof(v)
         const gc = (globalThis as { gc?: () => void }).gc
         if (m.gc && gc !== undefined) gc()
-        return post({ op: "stats", id: m.id, keys: data.size, bytes, heapUsed: process.memoryUsage().heapUsed, received })
+        return post({ op: "stats", id: m.id, keys: data.size, bytes, heapUsed: process.memoryUsage().heapUsed, received, executed })
       }
       case "peer": {
         const old = peers.get(m.index)

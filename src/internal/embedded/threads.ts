@@ -194,6 +194,7 @@ export interface ThreadStats {
   readonly bytes: number
   readonly heapUsed: number
   readonly received: number
+  readonly executed: number
 }
 
 /** @internal */
@@ -415,8 +416,8 @@ export class ThreadsExecutor implements Executor {
     return Effect.forEach(this.threads, (t) =>
       Effect.map(
         this.request<Extract<ToMain, { op: "stats" }>>(t.index, (id) => ({ op: "stats", id, gc })),
-        (m) => ({ address: this.model.workers[t.index]!.address, keys: m.keys, bytes: m.bytes, heapUsed: m.heapUsed, received: m.received })
-      ))
+        (m) => ({ address: this.model.workers[t.index]!.address, keys: m.keys, bytes: m.bytes, heapUsed: m.heapUsed, received: m.received, executed: m.executed })
+      ), { concurrency: "unbounded" })
   }
 
   shutdown(): void {
