@@ -482,15 +482,29 @@ const at = (error: unknown, step: string): never => {
   throw error
 }
 
+/** Walker flags: `undefined` refused (user values); containers copied (a snapshot the caller owns). */
+const STRICT = 1
+const OWN = 2
+
 /**
- * The value msgpackr writes the way Python's msgpack reads it: safe integers
- * beyond 32 bits become bigint (msgpackr would write float64), `Map`s keep
- * arbitrary keys. Copy on write: a branch that needs no change is returned as
- * is, so checking or encoding ordinary values allocates nothing. Refuses
- * (UnsendableError, a TypeError) what msgpack cannot carry faithfully;
- * `undefined` is refused only when `strict`.
+ * The one value walker of the encoder. Returns the value msgpackr writes the
+ * way Python's msgpack reads it: safe integers beyond 32 bits become bigint
+ * (msgpackr would write float64), `Map`s keep arbitrary keys. Copy on write:
+ * a branch that needs no change is returned as is, so checking or encoding
+ * ordinary values allocates nothing — unless `OWN`, which copies every
+ * container and byte array (the caller keeps the result while the user may
+ * change the original).
+ *
+ * With `frames` (a message being encoded), the wrappers ({@link Serialized},
+ * {@link Pickled}, {@link ToSerialize}, {@link ToPickleBytes}) become
+ * `{"__Serialized__"|"__Pickled__": i}` markers with their sub-frames
+ * appended, and {@link Normalized} values are taken as they are. Without
+ * `frames` (a user value), those are refused like any class instance.
+ *
+ * Refuses (UnsendableError, a TypeError, its path filled in as it unwinds)
+ * what msgpack cannot carry faithfully.
  */
-const normalize = (value: unknown, strict: boolean, depth: number): unknown => {
+const walk = (value: unknown, flags: number, frames: Array<Uint8Array> | undefined, depth: number): unknown => {
   switch (typeof value) {
     case "string":
     case "boolean":
@@ -501,42 +515,44 @@ const normalize = (value: unknown, strict: boolean, depth: number): unknown => {
       if (value < INT64_MIN || value > UINT64_MAX) throw new UnsendableError(`integer ${value} does not fit 64 bits`)
       return value
     case "undefined":
-      if (strict) throw new UnsendableError("undefined has no Python equivalent (use null)")
+      if ((flags & STRICT) !== 0) throw new UnsendableError("undefined has no Python equivalent (use null)")
       return undefined
     case "object":
       break
     default:
       throw new UnsendableError(`a ${typeof value} cannot be sent`)
   }
-  if (value === null || value instanceof Uint8Array) return value
+  if (value === null) return value
+  if (value instanceof Uint8Array) return (flags & OWN) !== 0 ? value.slice() : value
   if (depth > MAX_DEPTH) throw new UnsendableError(`nested deeper than ${MAX_DEPTH} (or cyclic)`)
   if (Array.isArray(value)) {
-    let out: Array<unknown> | undefined
+    let out: Array<unknown> | undefined = (flags & OWN) !== 0 ? new Array(value.length) : undefined
     for (let i = 0; i < value.length; i++) {
       const item = value[i]
       let r: unknown
       try {
-        r = normalize(item, strict, depth + 1)
+        r = walk(item, flags, frames, depth + 1)
       } catch (error) {
         at(error, `[${i}]`)
       }
-      if (r !== item) {
-        out ??= value.slice()
+      if (out !== undefined) out[i] = r
+      else if (r !== item) {
+        out = value.slice()
         out[i] = r
       }
     }
     return out ?? value
   }
   if (value instanceof Map) {
-    let changed = false
+    let changed = (flags & OWN) !== 0
     const pairs: Array<readonly [unknown, unknown]> = []
     for (const [k, v] of value) {
       if (typeof k === "object" && k !== null) throw new UnsendableError("Map keys must be strings or numbers")
       let nk: unknown
       let nv: unknown
       try {
-        nk = normalize(k, true, depth + 1)
-        nv = normalize(v, strict, depth + 1)
+        nk = walk(k, flags | STRICT, undefined, depth + 1)
+        nv = walk(v, flags, frames, depth + 1)
       } catch (error) {
         at(error, `.${String(k)}`)
       }
@@ -546,16 +562,19 @@ const normalize = (value: unknown, strict: boolean, depth: number): unknown => {
     return changed ? new Map(pairs) : value
   }
   if (isPlainObject(value)) {
-    let out: Record<string, unknown> | undefined
+    const own = (flags & OWN) !== 0
+    let out: Record<string, unknown> | undefined = own ? {} : undefined
     for (const key of Object.keys(value)) {
       const item = value[key]
       let r: unknown
       try {
-        r = normalize(item, strict, depth + 1)
+        r = walk(item, flags, frames, depth + 1)
       } catch (error) {
         at(error, `.${key}`)
       }
-      if (r !== item) {
+      // defineEntry: a "__proto__" key stays an own key.
+      if (own) defineEntry(out!, key, r)
+      else if (r !== item) {
         if (out === undefined) {
           out = {}
           for (const k of Object.keys(value)) defineEntry(out, k, value[k])
@@ -565,15 +584,37 @@ const normalize = (value: unknown, strict: boolean, depth: number): unknown => {
     }
     return out ?? value
   }
+  if (frames !== undefined) {
+    if (value instanceof Serialized || value instanceof Pickled) {
+      const offset = frames.length
+      const header = { ...value.header, "num-sub-frames": value.frames.length }
+      frames.push(packr.pack(walkAt(header, 0, "sub-header")), ...value.frames)
+      return value instanceof Serialized ? { "__Serialized__": offset } : { "__Pickled__": offset }
+    }
+    if (value instanceof ToSerialize) {
+      const offset = frames.length
+      const frame = packr.pack(walkAt(value.value, STRICT, "value"))
+      frames.push(packr.pack({ serializer: "msgpack", "num-sub-frames": 1 }), frame)
+      return { "__Serialized__": offset }
+    }
+    if (value instanceof ToPickleBytes) {
+      const offset = frames.length
+      const header = { serializer: "pickle", writeable: [], ...value.header, "num-sub-frames": 1 }
+      frames.push(packr.pack(walkAt(header, 0, "sub-header")), value.bytes)
+      return { "__Serialized__": offset }
+    }
+    if (value instanceof Normalized) return value.value
+  }
   const name = (Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null)?.constructor?.name ?? "object"
   throw new UnsendableError(
     `a ${name} cannot be sent (only null, booleans, numbers, bigints, strings, Uint8Array, arrays, plain objects and Maps)`
   )
 }
 
-const normalizeAt = (value: unknown, strict: boolean, root: string): unknown => {
+/** {@link walk} of a value on its own (no sub-frames), a refusal as a TypeError naming `root`. */
+const walkAt = (value: unknown, flags: number, root: string): unknown => {
   try {
-    return normalize(value, strict, 0)
+    return walk(value, flags, undefined, 0)
   } catch (error) {
     throw error instanceof UnsendableError ? new TypeError(error.describe(root)) : error
   }
@@ -587,7 +628,7 @@ const normalizeAt = (value: unknown, strict: boolean, root: string): unknown => 
  */
 export const checkValue = (value: unknown): string | undefined => {
   try {
-    normalize(value, true, 0)
+    walk(value, STRICT, undefined, 0)
     return undefined
   } catch (error) {
     return error instanceof UnsendableError ? error.describe("value") : String(error)
@@ -600,74 +641,7 @@ export const checkValue = (value: unknown): string | undefined => {
  *
  * @internal
  */
-export const encodeMsgpack = (value: unknown): Uint8Array => packr.pack(normalizeAt(value, false, "value"))
-
-const prepare = (value: unknown, frames: Array<Uint8Array>, depth: number): unknown => {
-  if (typeof value !== "object" || value === null || value instanceof Uint8Array) {
-    // Strings and booleans are the common leaves: no try/catch frame for them.
-    return typeof value === "string" || typeof value === "boolean" || value === null ? value : normalizeAt(value, false, "message")
-  }
-  if (depth > MAX_DEPTH) throw new TypeError("message nested too deeply (or cyclic)")
-  if (value instanceof Serialized || value instanceof Pickled) {
-    const offset = frames.length
-    const header = { ...value.header, "num-sub-frames": value.frames.length }
-    frames.push(packr.pack(normalizeAt(header, false, "sub-header")), ...value.frames)
-    return value instanceof Serialized ? { "__Serialized__": offset } : { "__Pickled__": offset }
-  }
-  if (value instanceof ToSerialize) {
-    const offset = frames.length
-    const frame = packr.pack(normalizeAt(value.value, true, "value"))
-    frames.push(packr.pack({ serializer: "msgpack", "num-sub-frames": 1 }), frame)
-    return { "__Serialized__": offset }
-  }
-  if (value instanceof ToPickleBytes) {
-    const offset = frames.length
-    const header = { serializer: "pickle", writeable: [], ...value.header, "num-sub-frames": 1 }
-    frames.push(packr.pack(normalizeAt(header, false, "sub-header")), value.bytes)
-    return { "__Serialized__": offset }
-  }
-  if (value instanceof Normalized) return value.value
-  // Copy on write, as `normalize`: an unchanged branch is packed as it is.
-  if (Array.isArray(value)) {
-    let out: Array<unknown> | undefined
-    for (let i = 0; i < value.length; i++) {
-      const item = value[i]
-      const r = prepare(item, frames, depth + 1)
-      if (r !== item) {
-        out ??= value.slice()
-        out[i] = r
-      }
-    }
-    return out ?? value
-  }
-  if (value instanceof Map) {
-    let changed = false
-    const pairs: Array<readonly [unknown, unknown]> = []
-    for (const [k, v] of value) {
-      const nk = prepare(k, frames, depth + 1)
-      const nv = prepare(v, frames, depth + 1)
-      if (nk !== k || nv !== v) changed = true
-      pairs.push([nk, nv])
-    }
-    return changed ? new Map(pairs) : value
-  }
-  if (isPlainObject(value)) {
-    let out: Record<string, unknown> | undefined
-    for (const key of Object.keys(value)) {
-      const item = value[key]
-      const r = prepare(item, frames, depth + 1)
-      if (r !== item) {
-        if (out === undefined) {
-          out = {}
-          for (const k of Object.keys(value)) defineEntry(out, k, value[k])
-        }
-        out[key] = r
-      }
-    }
-    return out ?? value
-  }
-  return normalizeAt(value, false, "message") // throws
-}
+export const encodeMsgpack = (value: unknown): Uint8Array => packr.pack(walkAt(value, 0, "value"))
 
 /**
  * A value already normalized (by {@link normalizeValue}): `encodeMessage`
@@ -680,14 +654,14 @@ export class Normalized {
 }
 
 /**
- * The value in the form msgpack carries faithfully (see `normalize`; the
+ * The value in the form msgpack carries faithfully (see `walk`; the
  * value itself when nothing needs changing), or why it cannot be sent.
  *
  * @internal
  */
 export const normalizeValue = (value: unknown): Normalized | string => {
   try {
-    return new Normalized(normalize(value, true, 0))
+    return new Normalized(walk(value, STRICT, undefined, 0))
   } catch (error) {
     return error instanceof UnsendableError ? error.describe("value") : String(error)
   }
@@ -704,7 +678,12 @@ export const normalizeValue = (value: unknown): Normalized | string => {
  */
 export const encodeMessage = (message: unknown): Array<Uint8Array> => {
   const frames: Array<Uint8Array> = [new Uint8Array(0)]
-  const body = prepare(message, frames, 0)
+  let body: unknown
+  try {
+    body = walk(message, 0, frames, 0)
+  } catch (error) {
+    throw error instanceof UnsendableError ? new TypeError(error.describe("message")) : error
+  }
   frames[0] = packr.pack(body)
   return frames
 }
