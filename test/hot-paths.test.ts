@@ -8,7 +8,8 @@ import { Client, EmbeddedScheduler, Errors, Future, Task } from "../src/index.js
 import { type ClientImpl, Inbox } from "../src/internal/client.js"
 import { PreparedCall, prepareCall, updateGraph2022, updateGraph2024 } from "../src/internal/dask/graph.js"
 import { KeyGen } from "../src/internal/tokenize.js"
-import { decodeMessage, deserialize, encodeMsgpack, type Serialized } from "../src/internal/wire/message.js"
+import { DecodeBudget } from "../src/internal/wire/budget.js"
+import { decodeMessage, deserialize, deserializeOr, encodeMsgpack, Serialized } from "../src/internal/wire/message.js"
 import type { ClientMessage, SchedulerReport, Session } from "../src/Scheduler.js"
 import { KeyRef, Scheduler } from "../src/Scheduler.js"
 import { nullSession } from "../bench/nullScheduler.js"
@@ -231,5 +232,36 @@ describe("receive path", () => {
     assert.strictEqual(data.a!.header, data.b!.header)
     assert.deepStrictEqual(data.c!.header, { serializer: "msgpack", compression: [null], "num-sub-frames": 1 })
     assert.deepStrictEqual(["a", "b", "c"].map((k) => deserialize(data[k]!)), [1, 2, 3].map((v) => Either.right(v)))
+  })
+
+  it("deserializeOr gives deserialize's value or error and charges the budget the same", () => {
+    const headers = [
+      { serializer: "msgpack", "num-sub-frames": 1 },
+      { serializer: "msgpack", compression: [null], "num-sub-frames": 1 },
+      { serializer: "msgpack", compression: null, "num-sub-frames": 1 },
+      { serializer: "msgpack", compression: ["zstd"], "num-sub-frames": 1 },
+      { serializer: "pickle", "num-sub-frames": 1 }
+    ]
+    const frames = [
+      ...[0, 1, 127, -1, -32, -33, 128, null, true, false, "s", "x".repeat(300), [1, [2]], { a: 1 }, 2 ** 40, 1.5].map((v) => encodeMsgpack(v)),
+      new Uint8Array([0xc1]),
+      new Uint8Array([0x92, 0x01]),
+      new Uint8Array([0x80]),
+      new Uint8Array([0x90, 0x00])
+    ]
+    for (const header of headers) {
+      for (const frame of frames) {
+        for (const limit of [1_000_000, 100, 0]) {
+          const value = new Serialized(header, [frame])
+          const a = new DecodeBudget(limit)
+          const b = new DecodeBudget(limit)
+          const fast = deserializeOr(value, a)
+          const slow = deserialize(value, { budget: b })
+          assert.deepStrictEqual(fast, Either.isRight(slow) ? slow.right : slow.left, `${JSON.stringify(header)} ${Buffer.from(frame).toString("hex").slice(0, 20)} ${limit}`)
+          assert.strictEqual(a.used, b.used)
+          assert.isAtMost(a.used, limit)
+        }
+      }
+    }
   })
 })

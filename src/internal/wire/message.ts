@@ -812,8 +812,11 @@ export const deserialize = (value: Serialized, options?: DeserializeOptions): Ei
  */
 export const deserializeOr = (value: Serialized, budget: DecodeBudget): unknown => {
   const header = value.header
+  const compression = header["compression"]
   if (
-    header["serializer"] === "msgpack" && value.frames.length === 1 && header["compression"] == null &&
+    header["serializer"] === "msgpack" && value.frames.length === 1 &&
+    // Dask lists one codec per frame: `[null]` is uncompressed.
+    (compression == null || (Array.isArray(compression) && compression.length === 1 && compression[0] == null)) &&
     !hasOwn(header, "split-num-sub-frames") && !header["is-collection"]
   ) {
     const decoded = decodeMsgpackOr(value.frames[0]!, budget)
