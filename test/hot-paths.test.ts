@@ -240,6 +240,10 @@ describe("receive path", () => {
       { serializer: "msgpack", compression: [null], "num-sub-frames": 1 },
       { serializer: "msgpack", compression: null, "num-sub-frames": 1 },
       { serializer: "msgpack", compression: ["zstd"], "num-sub-frames": 1 },
+      // what a Dask worker sends
+      { serializer: "msgpack", "split-num-sub-frames": [1], "split-offsets": [0], compression: [null], "num-sub-frames": 1 },
+      { serializer: "msgpack", "split-num-sub-frames": [1], "split-offsets": [1], "num-sub-frames": 1 },
+      { serializer: "msgpack", "split-num-sub-frames": [2], "split-offsets": [0], "num-sub-frames": 1 },
       { serializer: "pickle", "num-sub-frames": 1 }
     ]
     const frames = [

@@ -817,7 +817,9 @@ export const deserializeOr = (value: Serialized, budget: DecodeBudget): unknown 
     header["serializer"] === "msgpack" && value.frames.length === 1 &&
     // Dask lists one codec per frame: `[null]` is uncompressed.
     (compression == null || (Array.isArray(compression) && compression.length === 1 && compression[0] == null)) &&
-    !hasOwn(header, "split-num-sub-frames") && !header["is-collection"]
+    // and splits it into `[1]` frame at `[0]`: the frame as is.
+    (!hasOwn(header, "split-num-sub-frames") || (isOne(header["split-num-sub-frames"], 1) && isOne(header["split-offsets"], 0))) &&
+    !header["is-collection"]
   ) {
     const decoded = decodeMsgpackOr(value.frames[0]!, budget)
     return decoded instanceof MsgpackFailure ? new DecodeError({ serializer: "msgpack", message: decoded.reason }) : decoded
@@ -825,6 +827,8 @@ export const deserializeOr = (value: Serialized, budget: DecodeBudget): unknown 
   const decoded = deserialize(value, { budget })
   return Either.isRight(decoded) ? decoded.right : decoded.left
 }
+
+const isOne = (u: unknown, n: number): boolean => Array.isArray(u) && u.length === 1 && u[0] === n
 
 const COLLECTION_TYPES = new Set(["list", "tuple", "set", "dict"])
 
