@@ -79,47 +79,75 @@ export interface CallSite {
  * @internal
  */
 export class KeyState {
-  status: Status = "pending"
-  /** The failure, or (cancelled) the reason as text: the error is built only when someone asks (errors capture stacks). */
-  private cause: FutureError | string | undefined = undefined
+  /** Status code (low 3 bits), `scattering` and `unconfirmed` bits: one field, keys are numerous. */
+  private bits = 0
+  /**
+   * Until the status is final: the listeners (undefined when nobody waits).
+   * Once final: the failure, or (cancelled) the reason as text (the error is
+   * built only when someone asks: errors capture stacks). One field for both,
+   * as listeners fire and leave when the status becomes final.
+   */
+  private aux: Set<() => void> | FutureError | string | undefined = undefined
   type: string | undefined = undefined
   nbytes: number | undefined = undefined
   count = 0
-  listeners: Set<() => void> | undefined = undefined
   constructor(
     readonly key: Key,
     /** Milliseconds from the client's `openedAt`: a small integer, not a boxed timestamp per key. */
     readonly bornAt: number
   ) {}
 
+  get status(): Status {
+    return STATUSES[this.bits & STATUS_MASK]!
+  }
+
+  /** Waiters' callbacks, run once when the status becomes final; undefined once it is (nothing more to wait for). */
+  get listeners(): Set<() => void> | undefined {
+    return this.done ? undefined : this.aux as Set<() => void> | undefined
+  }
+  set listeners(listeners: Set<() => void> | undefined) {
+    if (!this.done) this.aux = listeners
+  }
+
   /**
    * A scatter of this key is in flight. Its release waits for the reply (a
    * release on the stream could overtake the scatter RPC), and so does a
    * graph that depends on it.
    */
-  scattering = false
+  get scattering(): boolean {
+    return (this.bits & SCATTERING) !== 0
+  }
+  set scattering(on: boolean) {
+    this.bits = on ? this.bits | SCATTERING : this.bits & ~SCATTERING
+  }
   /**
    * Acquired by name (a desire) and not yet reported on by the scheduler: it
    * may not exist there. A graph depending on it checks first (a Dask 2022.12
    * worker crashes on a task whose dependency is the placeholder a desire of
    * an unknown key creates).
    */
-  unconfirmed = false
-
-  get error(): FutureError | undefined {
-    return typeof this.cause === "string" ? undefined : this.cause
+  get unconfirmed(): boolean {
+    return (this.bits & UNCONFIRMED) !== 0
+  }
+  set unconfirmed(on: boolean) {
+    this.bits = on ? this.bits | UNCONFIRMED : this.bits & ~UNCONFIRMED
   }
 
+  get error(): FutureError | undefined {
+    const aux = this.aux
+    return this.done && typeof aux !== "string" ? aux as FutureError | undefined : undefined
+  }
+
+  /** Only a final status carries an error (or a cancel reason). */
   settle(status: Status, error?: FutureError | string): void {
-    this.status = status
-    this.cause = error
-    if (status === "finished" || status === "error" || status === "cancelled") {
-      const listeners = this.listeners
-      if (listeners !== undefined) {
-        this.listeners = undefined
-        for (const listener of listeners) listener()
-      }
-    }
+    const wasDone = this.done
+    const code = STATUSES.indexOf(status)
+    this.bits = (this.bits & ~STATUS_MASK) | code
+    if (code >= FINISHED && code <= CANCELLED) {
+      const listeners = wasDone ? undefined : this.aux as Set<() => void> | undefined
+      this.aux = error
+      if (listeners !== undefined) for (const listener of listeners) listener()
+    } else if (wasDone) this.aux = undefined
   }
 
   cancel(reason: string): void {
@@ -128,16 +156,26 @@ export class KeyState {
 
   /** The failure a waiter sees, if the state is not finished. */
   failure(): FutureError | undefined {
-    const cause = this.cause
+    if (!this.done) return undefined
+    const cause = this.aux as FutureError | string | undefined
     if (cause !== undefined && typeof cause !== "string") return cause
-    if (this.status === "cancelled") return this.cause = new CancelledError({ key: this.key, reason: cause ?? "" })
+    if (this.status === "cancelled") return this.aux = new CancelledError({ key: this.key, reason: cause ?? "" })
     return undefined
   }
 
   get done(): boolean {
-    return this.status === "finished" || this.status === "error" || this.status === "cancelled"
+    const code = this.bits & STATUS_MASK
+    return code >= FINISHED && code <= CANCELLED
   }
 }
+
+/** Status codes: the final ones (finished, error, cancelled) are consecutive. */
+const STATUSES: ReadonlyArray<Status> = ["pending", "finished", "error", "cancelled", "lost"]
+const FINISHED = 1
+const CANCELLED = 3
+const STATUS_MASK = 7
+const SCATTERING = 8
+const UNCONFIRMED = 16
 
 const RELEASED = 1
 const DETACHED = 2
@@ -1017,7 +1055,9 @@ export class ClientImpl {
         const existing = this.states.get(key)
         // Scatter itself makes the scheduler want the key: no desire message.
         const st = this.ref(key, false)
-        if (existing === undefined) {
+        // A key only acquired by name may be one the scheduler no longer has (its release of an
+        // earlier handle got there first): the value goes anyway.
+        if (existing === undefined || (existing.unconfirmed && !existing.scattering)) {
           entries.push([key, value])
           st.scattering = true
           scattered.push(st)
@@ -1051,7 +1091,10 @@ export class ClientImpl {
       if (now !== st) {
         if (now === undefined) (late ??= []).push(st.key)
       } else if (error !== undefined) st.settle("error", error)
-      else if (st.status === "pending") st.settle("finished")
+      else {
+        st.unconfirmed = false
+        if (st.status === "pending") st.settle("finished")
+      }
     }
     if (late !== undefined && !this.closed) this.sendRelease(late)
   }
