@@ -212,6 +212,28 @@ describe.each(versions)("Dask %s (real cluster)", (version) => {
     assert.deepStrictEqual(out, [6, 27])
   })
 
+  it("arguments changed after submit, before the stream flushes, are sent as submitted: the pure key and the worker's result agree", async () => {
+    const sumBytes = Task.python<[Uint8Array], number>("builtins.sum")
+    const out = await runWith(cluster, () =>
+      Effect.gen(function*() {
+        const xs = [1, 2, 3]
+        const bytes = new Uint8Array([1, 2, 3])
+        const f = yield* Client.submit(sum, xs)
+        const g = yield* Client.submit(sumBytes, bytes)
+        // Still in this fiber's turn: the stream's writer has not run yet.
+        xs[0] = 1000
+        xs.push(100)
+        bytes[0] = 50
+        const values = yield* Client.gather([f, g])
+        // Pure: the keys of the contents as submitted.
+        const f2 = yield* Client.submit(sum, [1, 2, 3])
+        const g2 = yield* Client.submit(sumBytes, new Uint8Array([1, 2, 3]))
+        return { values, keys: [f.key, g.key], again: [f2.key, g2.key] }
+      }))
+    assert.deepStrictEqual(out.values, [6, 6])
+    assert.deepStrictEqual(out.again, out.keys)
+  })
+
   it("maps and gathers 1,000 tasks; scope close empties the scheduler and the worker", async () => {
     let keys: Array<string> = []
     const values = await runWith(cluster, () =>

@@ -9,7 +9,8 @@ import { type ClientImpl, Inbox } from "../src/internal/client.js"
 import { PreparedCall, prepareCall, updateGraph2022, updateGraph2024 } from "../src/internal/dask/graph.js"
 import { KeyGen } from "../src/internal/tokenize.js"
 import { DecodeBudget } from "../src/internal/wire/budget.js"
-import { decodeMessage, deserialize, deserializeOr, encodeMsgpack, Serialized } from "../src/internal/wire/message.js"
+import { decodeMessage, deserialize, deserializeOr, encodeMessage, encodeMsgpack, Serialized } from "../src/internal/wire/message.js"
+import { type PyObject, readPickle } from "../src/internal/wire/pickle.js"
 import type { ClientMessage, SchedulerReport, Session } from "../src/Scheduler.js"
 import { KeyRef, Scheduler } from "../src/Scheduler.js"
 import { nullSession } from "../bench/nullScheduler.js"
@@ -85,10 +86,47 @@ describe("prepared calls (Dask graph)", () => {
         assert(message._tag === "Right")
         assert.strictEqual((message.right.tasks as Map<string, unknown>).get("s-1"), (prepared as PreparedCall).payload)
         assert.deepStrictEqual((message.right.dependencies as Map<string, unknown>).get("s-1"), ["x-1"])
-        // The branch without a KeyRef is not copied.
-        assert.strictEqual(((prepared as PreparedCall).payload as { args: Array<unknown> }).args[1], args[1])
+        // The branch without a KeyRef is a copy (packed at the stream's flush, it must not change with the user's).
+        const sent = ((prepared as PreparedCall).payload as { args: Array<unknown> }).args[1]
+        assert.deepStrictEqual(sent, args[1])
+        assert.notStrictEqual(sent, args[1])
       } else {
         assert(updateGraph2024([spec], ["s-1"], "c")._tag === "Right")
+      }
+    }
+  })
+
+  it("what is sent is what was submitted: arguments changed after prepare, before the message is packed, change nothing", () => {
+    for (const dialect of ["2022.12", "2024.12"] as const) {
+      const xs = [1, 2, [3]]
+      const object = { a: [1], b: { c: "d" } }
+      const bytes = new Uint8Array([1, 2, 3])
+      const map = new Map([["k", [1]]])
+      const args = [xs, object, bytes, map]
+      const expected = structuredClone(args)
+      const prepared = prepareCall(sum, args, dialect)
+      assert.instanceOf(prepared, PreparedCall)
+      const spec = { key: "s-3", task: sum, args, dependencies: [], prepared }
+      const op = Either.getOrThrow(dialect === "2022.12" ? updateGraph2022([spec], ["s-3"], "c") : updateGraph2024([spec], ["s-3"], "c"))
+      // As the user may between submit and the stream's flush (2022.12 packs then).
+      xs[0] = 100
+      ;(xs[2] as Array<number>).push(4)
+      object.a.push(2)
+      object.b.c = "changed"
+      bytes[0] = 50
+      map.get("k")!.push(2)
+      map.set("new", [])
+      const [message] = Either.getOrThrow(decodeMessage(encodeMessage([op]))) as [Record<string, unknown>]
+      if (dialect === "2022.12") {
+        const runSpec = (message["tasks"] as Record<string, { args: Array<unknown> }>)["s-3"]!
+        assert.deepStrictEqual(runSpec.args.slice(0, 3), expected.slice(0, 3))
+        assert.deepStrictEqual(runSpec.args[3], { k: [1] })
+      } else {
+        const graph = (message["graph_frames"] as Array<Uint8Array>)[0]!
+        const hlg = (Either.getOrThrow(readPickle(graph)) as PyObject).args[0] as PyObject
+        const task = ((hlg.args[0] as Record<string, unknown>)["ts-graph"] as Record<string, Array<unknown>>)["s-3"]!
+        assert.deepStrictEqual(task.slice(1, 4), expected.slice(0, 3))
+        assert.deepStrictEqual(task[4], { k: [1] })
       }
     }
   })

@@ -206,6 +206,9 @@ export const prepareCall = (
   const normalized = normalizeValue(substituted)
   if (typeof normalized === "string") return argsRefusal(task, key, normalized)
   if (dialect === "2024.12") {
+    // The user's containers are referenced, not copied: `updateGraph2024` pickles them in the
+    // same submit (`send`), before the user can change them. 2022.12 packs at the stream's
+    // flush, hence the normalized copy below.
     const items: Array<unknown> = new Array(args.length + 1)
     items[0] = callable.global
     for (let i = 0; i < args.length; i++) {

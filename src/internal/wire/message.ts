@@ -654,14 +654,16 @@ export class Normalized {
 }
 
 /**
- * The value in the form msgpack carries faithfully (see `walk`; the
- * value itself when nothing needs changing), or why it cannot be sent.
+ * The value in the form msgpack carries faithfully (see `walk`), or why it
+ * cannot be sent. The result owns its containers and byte arrays (a copy):
+ * it is packed later, when the stream flushes, and must be what the caller
+ * had now, whatever the user does to the original meanwhile.
  *
  * @internal
  */
 export const normalizeValue = (value: unknown): Normalized | string => {
   try {
-    return new Normalized(walk(value, STRICT, undefined, 0))
+    return new Normalized(walk(value, STRICT | OWN, undefined, 0))
   } catch (error) {
     return error instanceof UnsendableError ? error.describe("value") : String(error)
   }
