@@ -102,7 +102,8 @@ describe("prepared calls (Dask graph)", () => {
       const object = { a: [1], b: { c: "d" } }
       const bytes = new Uint8Array([1, 2, 3])
       const map = new Map([["k", [1]]])
-      const args = [xs, object, bytes, map]
+      const buffer = Buffer.from([7, 8])
+      const args = [xs, object, bytes, map, buffer]
       const expected = structuredClone(args)
       const prepared = prepareCall(sum, args, dialect)
       assert.instanceOf(prepared, PreparedCall)
@@ -116,17 +117,20 @@ describe("prepared calls (Dask graph)", () => {
       bytes[0] = 50
       map.get("k")!.push(2)
       map.set("new", [])
+      buffer[0] = 0
       const [message] = Either.getOrThrow(decodeMessage(encodeMessage([op]))) as [Record<string, unknown>]
       if (dialect === "2022.12") {
         const runSpec = (message["tasks"] as Record<string, { args: Array<unknown> }>)["s-3"]!
         assert.deepStrictEqual(runSpec.args.slice(0, 3), expected.slice(0, 3))
         assert.deepStrictEqual(runSpec.args[3], { k: [1] })
+        assert.deepStrictEqual(Array.from(runSpec.args[4] as Uint8Array), [7, 8])
       } else {
         const graph = (message["graph_frames"] as Array<Uint8Array>)[0]!
         const hlg = (Either.getOrThrow(readPickle(graph)) as PyObject).args[0] as PyObject
         const task = ((hlg.args[0] as Record<string, unknown>)["ts-graph"] as Record<string, Array<unknown>>)["s-3"]!
         assert.deepStrictEqual(task.slice(1, 4), expected.slice(0, 3))
         assert.deepStrictEqual(task[4], { k: [1] })
+        assert.deepStrictEqual(Array.from(task[5] as Uint8Array), [7, 8])
       }
     }
   })

@@ -523,7 +523,8 @@ const walk = (value: unknown, flags: number, frames: Array<Uint8Array> | undefin
       throw new UnsendableError(`a ${typeof value} cannot be sent`)
   }
   if (value === null) return value
-  if (value instanceof Uint8Array) return (flags & OWN) !== 0 ? value.slice() : value
+  // `new Uint8Array(value)` copies (a Buffer's `slice` would share the memory).
+  if (value instanceof Uint8Array) return (flags & OWN) !== 0 ? new Uint8Array(value) : value
   if (depth > MAX_DEPTH) throw new UnsendableError(`nested deeper than ${MAX_DEPTH} (or cyclic)`)
   if (Array.isArray(value)) {
     let out: Array<unknown> | undefined = (flags & OWN) !== 0 ? new Array(value.length) : undefined
