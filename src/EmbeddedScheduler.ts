@@ -224,8 +224,13 @@ export class EmbeddedScheduler extends Context.Tag("effect-dask/EmbeddedSchedule
   readonly snapshot: Effect.Effect<Snapshot>
   /** Counts only (no copy). */
   readonly stats: Effect.Effect<Stats>
-  /** With `threads`: what each thread holds, asked of the threads (empty in this-thread mode). */
+  /** With `threads`: what each thread holds, asked of the threads after a GC in each (empty in this-thread mode). */
   readonly threads: Effect.Effect<ReadonlyArray<ThreadSnapshot>>
+  /**
+   * As `threads`, without the GC (a GC of a thread's heap can take a tenth of a second): cheap enough
+   * to poll; `heapUsed` then includes garbage. Since 0.2.0.
+   */
+  readonly threadsNow: Effect.Effect<ReadonlyArray<ThreadSnapshot>>
 }>() {}
 
 /**
@@ -258,7 +263,8 @@ export const make = <const O extends Options = {}>(
         address: embedded.address,
         snapshot: Effect.sync(() => internal.snapshot(embedded.model)),
         stats: Effect.sync(() => internal.stats(embedded.model)),
-        threads: embedded.threads === undefined ? Effect.succeed([]) : embedded.threads.stats(true)
+        threads: embedded.threads === undefined ? Effect.succeed([]) : embedded.threads.stats(true),
+        threadsNow: embedded.threads === undefined ? Effect.succeed([]) : embedded.threads.stats(false)
       }))
     ))
 

@@ -3,26 +3,25 @@
  * (`Session.send`), as Dask's own scheduler tests drive `Scheduler` directly.
  * `validate` ports the checks of Dask's `validate_state`; the property test
  * runs random sequences of submissions, releases, cancels, scatters,
- * fire-and-forget and datasets against it.
+ * fire-and-forget and datasets against it. Every suite runs on both
+ * executors (in this thread, on worker threads); after each test nothing may
+ * be left in the scheduler or in any thread (`clean`).
  */
 import { assert, describe, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
-import * as TestClock from "effect/TestClock"
-import { EmbeddedScheduler, Task } from "../src/index.js"
+import * as Scope from "effect/Scope"
+import type * as Task from "../src/Task.js"
+import { EmbeddedScheduler } from "../src/index.js"
 import type { Key, SchedulerReport, Session, TaskSpec } from "../src/Scheduler.js"
 import { KeyRef, Scheduler } from "../src/Scheduler.js"
+import { type Executor, executors } from "./embeddedExecutors.js"
+import * as T from "./fixtures/tasks/embedded.js"
 import { connectQueued, type QueuedSession } from "./sessionReports.js"
 
-const inc = Task.make("inc", (x: number) => x + 1)
-const div = Task.make("div", (a: number, b: number) => {
-  if (b === 0) throw new RangeError("division by zero")
-  return a / b
-})
-const slowinc = Task.make("slowinc", (x: number) => Effect.as(Effect.sleep("20 millis"), x + 1))
-const slowadd = Task.make("slowadd", (a: number, b: number) => Effect.as(Effect.sleep("20 millis"), a + b))
+const { div, inc } = T
 
 const ref = (key: Key) => new KeyRef(key)
 const spec = (key: Key, task: Task.Any, ...args: Array<unknown>): TaskSpec => ({
@@ -35,8 +34,6 @@ const spec = (key: Key, task: Task.Any, ...args: Array<unknown>): TaskSpec => ({
 const snapshot = Effect.flatMap(EmbeddedScheduler.EmbeddedScheduler, (e) => e.snapshot)
 const connect = (id: string) => connectQueued(id)
 const drainReports = (s: QueuedSession) => Effect.map(Queue.takeAll(s.reports), (c) => Array.from(c))
-/** Lets in-process work (microtasks, timers at the current test time) run. */
-const settle = Effect.repeatN(Effect.sleep(0), 5)
 
 /** Dask's `validate_state`, on a snapshot. Also checks that nothing is kept that Dask would free. */
 const validate = (s: EmbeddedScheduler.Snapshot): void => {
@@ -97,15 +94,19 @@ const validated = Effect.map(snapshot, (s) => {
   return s
 })
 
-const Embedded = EmbeddedScheduler.layer({ workers: 2, slots: 4 })
-
-describe("EmbeddedScheduler state (protocol level)", () => {
-  it.scoped("test_forget_simple", () =>
+describe.each(executors)("EmbeddedScheduler state (protocol level, $name)", (ex: Executor) => {
+  const settle = ex.settle
+  /** Runs `body` on `ex`'s scheduler; once its scope (and so every session) is closed, nothing may be left. */
+  const scoped = <E>(body: Effect.Effect<void, E, Scheduler | EmbeddedScheduler.EmbeddedScheduler | Scope.Scope>, heap = true) =>
+    Effect.zipRight(Effect.scoped(body), ex.clean(heap)).pipe(Effect.provide(ex.layer()))
+  const test = <E>(name: string, body: () => Effect.Effect<void, E, Scheduler | EmbeddedScheduler.EmbeddedScheduler | Scope.Scope>) =>
+    it.scoped(name, () => scoped(body()), 60_000)
+  test("test_forget_simple", () =>
     Effect.gen(function*() {
       const c = yield* connect("c")
       c.send({
         _tag: "UpdateGraph",
-        tasks: [spec("x", Task.make("inc", (x: number) => x + 1, { retries: 2 }), 1), spec("y", inc, 2), spec("z", Task.make("add", (a: number, b: number) => a + b), ref("x"), ref("y"))],
+        tasks: [{ ...spec("x", inc, 1), options: { retries: 2 } }, spec("y", inc, 2), spec("z", T.add, ref("x"), ref("y"))],
         keys: ["x", "y", "z"]
       })
       yield* settle
@@ -122,46 +123,49 @@ describe("EmbeddedScheduler state (protocol level)", () => {
       s = yield* validated
       assert.strictEqual(s.tasks.size, 0)
       assert.deepStrictEqual(s.workers.map((w) => w.bytes), [0, 0])
-    }).pipe(Effect.provide(Embedded)))
+    }))
 
-  it.scoped("test_forget_in_flight", () =>
+  test("test_forget_in_flight", () =>
     Effect.gen(function*() {
       const e = yield* connect("e")
+      // Gate 0 holds a..d, gate 1 the sums: the test decides what is in flight.
+      const gate = T.cells(2)
+      const slowinc = (key: Key, x: number) => spec(key, T.gatedInc, gate, 0, x)
+      const slowadd = (key: Key, a: Key, b: Key) => spec(key, T.gatedAdd, gate, 1, ref(a), ref(b))
       // One graph; only ac and acab are wanted (Dask's `e.compute([ac, acab])`), so cd is never created.
       e.send({
         _tag: "UpdateGraph",
         tasks: [
-          spec("a", slowinc, 0),
-          spec("b", slowinc, 1),
-          spec("c", slowinc, 2),
-          spec("d", slowinc, 3),
-          spec("ab", slowadd, ref("a"), ref("b")),
-          spec("cd", slowadd, ref("c"), ref("d")),
-          spec("ac", slowadd, ref("a"), ref("c")),
-          spec("acab", slowadd, ref("ac"), ref("ab"))
+          slowinc("a", 0),
+          slowinc("b", 1),
+          slowinc("c", 2),
+          slowinc("d", 3),
+          slowadd("ab", "a", "b"),
+          slowadd("cd", "c", "d"),
+          slowadd("ac", "a", "c"),
+          slowadd("acab", "ac", "ab")
         ],
         keys: ["ac", "acab"]
       })
       let s = yield* validated
       assert.deepStrictEqual([...s.tasks.keys()].sort(), ["a", "ab", "ac", "acab", "b", "c"])
-      for (let i = 0; i < 5; i++) {
-        yield* TestClock.adjust("5 millis")
-        yield* settle
-        yield* validated
-      }
+      T.open(gate, 0)
+      yield* settle
+      s = yield* validated
+      assert.deepStrictEqual(["ab", "ac", "acab"].map((k) => s.tasks.get(k)!.state), ["processing", "processing", "waiting"])
       e.send({ _tag: "ReleaseKeys", keys: ["acab"] })
       s = yield* validated
       for (const k of ["acab", "ab", "b"]) assert.isFalse(s.tasks.has(k), k)
       assert.deepStrictEqual([...s.tasks.keys()].sort(), ["a", "ac", "c"])
-      yield* TestClock.adjust("100 millis")
+      T.open(gate, 1)
       yield* settle
       s = yield* validated
       assert.deepStrictEqual([...s.tasks.keys()].sort(), ["a", "ac", "c"])
       assert.deepStrictEqual(s.workers.flatMap((w) => w.keys), ["ac"])
       assert.strictEqual((yield* e.gather(["ac"])).get("ac"), 4)
-    }).pipe(Effect.provide(Embedded)))
+    }))
 
-  it.scoped("test_forget_errors", () =>
+  test("test_forget_errors", () =>
     Effect.gen(function*() {
       const c = yield* connect("c")
       c.send({ _tag: "UpdateGraph", tasks: [spec("x", div, 1, 0), spec("y", inc, ref("x"))], keys: ["x", "y"] })
@@ -181,9 +185,9 @@ describe("EmbeddedScheduler state (protocol level)", () => {
       assert.deepStrictEqual(s.tasks.get("x")!.whoWants, [])
       c.send({ _tag: "ReleaseKeys", keys: ["y"] })
       assert.strictEqual((yield* validated).tasks.size, 0)
-    }).pipe(Effect.provide(Embedded)))
+    }))
 
-  it.scoped("desiring a key in memory or erred reports it at once (client_desires_keys)", () =>
+  test("desiring a key in memory or erred reports it at once (client_desires_keys)", () =>
     Effect.gen(function*() {
       const c = yield* connect("c")
       const f = yield* connect("f")
@@ -199,9 +203,9 @@ describe("EmbeddedScheduler state (protocol level)", () => {
       assert.strictEqual((yield* validated).tasks.get("nothing-yet")!.state, "released")
       f.send({ _tag: "ReleaseKeys", keys: ["nothing-yet"] })
       assert.isFalse((yield* validated).tasks.has("nothing-yet"))
-    }).pipe(Effect.provide(Embedded)))
+    }))
 
-  it.scoped("a dependency on unknown data cancels the dependent (update_graph)", () =>
+  test("a dependency on unknown data cancels the dependent (update_graph)", () =>
     Effect.gen(function*() {
       const c = yield* connect("c")
       c.send({ _tag: "UpdateGraph", tasks: [spec("y", inc, ref("lost")), spec("z", inc, ref("y")), spec("ok", inc, 1)], keys: ["z", "ok"] })
@@ -210,9 +214,9 @@ describe("EmbeddedScheduler state (protocol level)", () => {
       const cancelled = reports.flatMap((r) => r._tag === "CancelledKeys" ? r.keys : [])
       assert.deepStrictEqual(cancelled.sort(), ["y", "z"])
       assert.deepStrictEqual([...(yield* validated).tasks.keys()], ["ok"])
-    }).pipe(Effect.provide(Embedded)))
+    }))
 
-  it.scoped("Close releases everything the client wants; reports stop", () =>
+  test("Close releases everything the client wants; reports stop", () =>
     Effect.gen(function*() {
       const c = yield* connect("c")
       const f = yield* connect("f")
@@ -225,13 +229,15 @@ describe("EmbeddedScheduler state (protocol level)", () => {
       assert.isFalse(s.clients.has("c"))
       c.send({ _tag: "UpdateGraph", tasks: [spec("w", inc, 3)], keys: ["w"] })
       assert.isFalse((yield* validated).tasks.has("w"))
-    }).pipe(Effect.provide(Embedded)))
+    }))
 
-  it.scoped("Cancel with force cancels for every client; dependents are cancelled too", () =>
+  test("Cancel with force cancels for every client; dependents are cancelled too", () =>
     Effect.gen(function*() {
       const c = yield* connect("c")
       const f = yield* connect("f")
-      c.send({ _tag: "UpdateGraph", tasks: [spec("x", slowinc, 1), spec("y", slowinc, ref("x"))], keys: ["x", "y"] })
+      // A gate never opened: x stays in flight until cancelled.
+      const gate = T.cells()
+      c.send({ _tag: "UpdateGraph", tasks: [spec("x", T.gatedInc, gate, 0, 1), spec("y", T.gatedInc, gate, 0, ref("x"))], keys: ["x", "y"] })
       f.send({ _tag: "DesireKeys", keys: ["x"] })
       yield* settle
       // Not forced: f also wants x, so c only drops its interest and nothing is cancelled.
@@ -246,9 +252,9 @@ describe("EmbeddedScheduler state (protocol level)", () => {
       const cancelledFor = (r: ReadonlyArray<SchedulerReport>) => r.flatMap((x) => x._tag === "CancelledKeys" ? x.keys : [])
       assert.deepStrictEqual(cancelledFor(yield* drainReports(c)), ["y", "x"])
       assert.deepStrictEqual(cancelledFor(yield* drainReports(f)), ["x"])
-    }).pipe(Effect.provide(Embedded)))
+    }))
 
-  it.scoped("intermediate values are freed as soon as their last dependent finishes", () =>
+  test("intermediate values are freed as soon as their last dependent finishes", () =>
     Effect.gen(function*() {
       const c = yield* connect("c")
       const tasks = [spec("k0", inc, 0)]
@@ -264,9 +270,11 @@ describe("EmbeddedScheduler state (protocol level)", () => {
       assert.strictEqual(lost._tag, "LostDataError")
       c.send({ _tag: "ReleaseKeys", keys: ["k49"] })
       assert.strictEqual((yield* validated).tasks.size, 0)
-    }).pipe(Effect.provide(Embedded)))
+    }))
 
-  it.scoped("long chains are computed, cancelled and forgotten without deep recursion", () =>
+  // In this thread only: what it tests is the model's recursion (the executor does not matter), and
+  // 20 000 round trips to a thread would only slow the suite.
+  if (!ex.threads) test("long chains are computed, cancelled and forgotten without deep recursion", () =>
     Effect.gen(function*() {
       const c = yield* connect("c")
       const n = 20_000
@@ -289,38 +297,41 @@ describe("EmbeddedScheduler state (protocol level)", () => {
       assert.strictEqual(cancelled.length, n)
       assert.deepStrictEqual([cancelled[0], cancelled[n - 1]], [`b${n - 1}`, "b0"])
       assert.strictEqual((yield* snapshot).tasks.size, 0)
-    }).pipe(Effect.provide(Embedded)))
+    }))
 
-  it.scoped("scattering over a running key replaces the computation and wakes its dependents", () =>
+  test("scattering over a running key replaces the computation and wakes its dependents", () =>
     Effect.gen(function*() {
       const c = yield* connect("c")
-      c.send({ _tag: "UpdateGraph", tasks: [spec("x", slowinc, 1), spec("y", inc, ref("x"))], keys: ["x", "y"] })
+      const gate = T.cells()
+      c.send({ _tag: "UpdateGraph", tasks: [spec("x", T.gatedInc, gate, 0, 1), spec("y", inc, ref("x"))], keys: ["x", "y"] })
       yield* settle
       assert.strictEqual((yield* validated).tasks.get("x")!.state, "processing")
       yield* c.scatter([["x", 100]])
       let s = yield* validated
-      assert.strictEqual(s.inFlight, 0)
+      assert.strictEqual(s.tasks.get("x")!.state, "memory")
+      assert.isUndefined(s.tasks.get("x")!.processingOn, "the computation is abandoned")
       yield* settle
       s = yield* validated
       assert.deepStrictEqual([s.tasks.get("x")!.state, s.tasks.get("y")!.state], ["memory", "memory"])
       const values = yield* c.gather(["x", "y"])
       assert.deepStrictEqual([values.get("x"), values.get("y")], [100, 101])
       // The abandoned run finishing later changes nothing.
-      yield* TestClock.adjust("50 millis")
+      T.open(gate)
       yield* settle
       assert.strictEqual((yield* c.gather(["x"])).get("x"), 100)
-    }).pipe(Effect.provide(Embedded)))
+    }))
 
-  it.scoped("fire-and-forget: released once computed; a key already finished stays wanted (as Dask)", () =>
+  test("fire-and-forget: released once computed; a key already finished stays wanted (as Dask)", () =>
     Effect.gen(function*() {
       const c = yield* connect("c")
-      c.send({ _tag: "UpdateGraph", tasks: [spec("x", slowinc, 1), spec("done", inc, 1)], keys: ["x", "done"] })
+      const gate = T.cells()
+      c.send({ _tag: "UpdateGraph", tasks: [spec("x", T.gatedInc, gate, 0, 1), spec("done", inc, 1)], keys: ["x", "done"] })
       yield* settle
       c.send({ _tag: "DesireKeys", keys: ["x", "done"], client: "fire-and-forget" })
       c.send({ _tag: "ReleaseKeys", keys: ["x", "done"] })
       let s = yield* validated
       assert.deepStrictEqual(s.clients.get("fire-and-forget"), ["x", "done"])
-      yield* TestClock.adjust("20 millis")
+      T.open(gate)
       yield* settle
       s = yield* validated
       // x was computed, then freed (its only wanter was the pseudo-client)...
@@ -329,7 +340,10 @@ describe("EmbeddedScheduler state (protocol level)", () => {
       // so a key that had already finished is kept.
       assert.deepStrictEqual(s.clients.get("fire-and-forget"), ["done"])
       assert.strictEqual(s.tasks.get("done")!.state, "memory")
-    }).pipe(Effect.provide(Embedded)))
+      // Only a forced cancel lets go of it (for every client, pseudo-clients too).
+      c.send({ _tag: "Cancel", keys: ["done"], force: true })
+      assert.strictEqual((yield* validated).tasks.size, 0)
+    }))
 
   it.scoped.prop(
     "random interest sequences keep Dask's invariants and free everything at the end",
@@ -356,11 +370,7 @@ describe("EmbeddedScheduler state (protocol level)", () => {
           k6: ["k4", "s1"],
           k7: ["k6", "k5"]
         }
-        const node = Task.make("node", (...xs: Array<number>) => 1 + xs.reduce((a, b) => a + b, 0))
-        const fail = Task.make("fail", (..._: Array<number>) => {
-          throw new Error("k3 fails")
-        })
-        const specOf = (k: Key) => spec(k, (k === "k3" ? fail : node) as Task.Any, ...deps[k]!.map(ref))
+        const specOf = (k: Key) => spec(k, (k === "k3" ? T.fail : T.node) as Task.Any, ...deps[k]!.map(ref))
         const closure = (k: Key, out = new Set<Key>()): Set<Key> => {
           if (out.has(k) || k.startsWith("s")) return out
           out.add(k)
@@ -466,7 +476,12 @@ describe("EmbeddedScheduler state (protocol level)", () => {
           assert.deepStrictEqual(end.workers.map((w) => [w.keys.length, w.bytes]), [[0, 0], [0, 0]])
         }
         assert.isTrue(Option.isNone(yield* (yield* session(0)).getDataset("d0")))
-      }).pipe(Effect.provide(Embedded)),
-    { fastCheck: { numRuns: 150 } }
+        // What pseudo-clients still want goes too (a forced cancel), so that `clean` can check that nothing else is left.
+        const left = [...end.tasks.keys()]
+        if (left.length > 0) (yield* scheduler.connect("cleaner", () => {})).send({ _tag: "Cancel", keys: left, force: true })
+        // Keys and bytes in every thread after each run; no heap check per run (a GC in each thread costs more than the run).
+      }).pipe((run) => scoped(run, false)),
+    // Fewer runs on threads: each settle is a round trip to every thread.
+    { fastCheck: { numRuns: ex.threads ? 100 : 150 } }
   )
 })

@@ -58,7 +58,7 @@ describe.each(executors)("EmbeddedScheduler via Client ($name)", (ex: Executor) 
             ? (body() as Effect.Effect<void, any, Exclude<Env, Client.Client>>)
             : Effect.provide(body(), Client.layer({ id: "c" }))
         )
-        yield* ex.clean
+        yield* ex.clean()
       }).pipe(Effect.provide(ex.layer(options?.scheduler))), 60_000)
 
   test("test_forget_simple", () =>

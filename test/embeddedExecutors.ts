@@ -28,9 +28,10 @@ export interface Executor {
   readonly settle: Effect.Effect<void, never, EmbeddedScheduler.EmbeddedScheduler>
   /**
    * After a test, every scope and client closed: the scheduler knows no task and no worker holds
-   * anything, and (threads) no thread holds a value, and each thread's heap is back near its baseline.
+   * anything, and (threads) no thread holds a value, and (unless `heap` is false: it takes a GC in each
+   * thread) each thread's heap is back near its baseline.
    */
-  readonly clean: Effect.Effect<void, never, EmbeddedScheduler.EmbeddedScheduler>
+  readonly clean: (heap?: boolean) => Effect.Effect<void, never, EmbeddedScheduler.EmbeddedScheduler>
 }
 
 const macrotask = Effect.promise(() => new Promise<void>((r) => setImmediate(r)))
@@ -49,7 +50,7 @@ export const inThread: Executor = {
   threads: false,
   layer: (options) => Layer.orDie(EmbeddedScheduler.layer({ workers: 2, slots: 4, ...options })),
   settle: settleInThread,
-  clean: Effect.zipRight(settleInThread, emptyScheduler)
+  clean: () => Effect.zipRight(settleInThread, emptyScheduler)
 }
 
 /**
@@ -57,7 +58,7 @@ export const inThread: Executor = {
  * in a row, each after a round trip to every thread, and the scheduler is quiet.
  */
 const progress = Effect.flatMap(EmbeddedScheduler.EmbeddedScheduler, (e) =>
-  Effect.zipWith(e.stats, e.threads, (s, ts) =>
+  Effect.zipWith(e.stats, e.threadsNow, (s, ts) =>
     [s.tasks, s.keys, s.bytes, s.processing, s.queued, ...ts.map((t) => t.executed)].join(",")))
 
 const settleThreads = Effect.gen(function*() {
@@ -99,17 +100,18 @@ export const threads: Executor = {
     }))
   },
   settle: settleThreads,
-  clean: Effect.gen(function*() {
-    yield* settleThreads
-    yield* emptyScheduler
-    const e = yield* EmbeddedScheduler.EmbeddedScheduler
-    const ts = yield* e.threads
-    const base = baselines.get(e.address) ?? []
-    ts.forEach((t, i) => {
-      assert.deepStrictEqual([t.keys, t.bytes], [0, 0], `${t.address} still holds values`)
-      assert.isBelow(t.heapUsed - (base[i] ?? 0), HEAP_SLACK, `${t.address} heap above its baseline`)
+  clean: (heap = true) =>
+    Effect.gen(function*() {
+      yield* settleThreads
+      yield* emptyScheduler
+      const e = yield* EmbeddedScheduler.EmbeddedScheduler
+      const ts = yield* (heap ? e.threads : e.threadsNow)
+      const base = baselines.get(e.address) ?? []
+      ts.forEach((t, i) => {
+        assert.deepStrictEqual([t.keys, t.bytes], [0, 0], `${t.address} still holds values`)
+        if (heap) assert.isBelow(t.heapUsed - (base[i] ?? 0), HEAP_SLACK, `${t.address} heap above its baseline`)
+      })
     })
-  })
 }
 
 export const executors: ReadonlyArray<Executor> = [inThread, threads]
