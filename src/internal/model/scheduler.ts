@@ -92,9 +92,26 @@ class TaskExtra {
   options: TaskOptions | undefined = undefined
 }
 
+const STATE_NAMES: ReadonlyArray<TaskStateName> = ["released", "waiting", "queued", "processing", "memory", "erred", "forgotten"]
+const STATE_CODES: Readonly<Record<TaskStateName, number>> = {
+  released: 0,
+  waiting: 1,
+  queued: 2,
+  processing: 3,
+  memory: 4,
+  erred: 5,
+  forgotten: 6
+}
+
 /** @internal */
 export class TaskState {
-  state: TaskStateName = "released"
+  /**
+   * The state (low 3 bits), the pending recommendation (3 bits above, 0 for
+   * none) and above them the attempt: one small-integer field instead of
+   * three, as tasks are the numerous objects. The attempt is added and read
+   * arithmetically, so it stays exact past 2^25 (just no longer a small integer).
+   */
+  private bits = 0
   /** The run spec (Dask's `run_spec`); undefined for pure data and placeholders. */
   task: Task.Any | undefined = undefined
   args: ReadonlyArray<unknown> | undefined = undefined
@@ -109,10 +126,6 @@ export class TaskState {
   processingOn: WorkerState | undefined = undefined
   nbytes = -1
   type: string | undefined = undefined
-  /** Pending recommendation (its presence means the task is on the recommendation stack). */
-  rec: TaskStateName | undefined = undefined
-  /** Bumped on every assignment to a worker and every stop: a late result with an old attempt is dropped. */
-  attempt = 0
   /**
    * The value itself, for an executor that keeps values in this heap (the
    * in-thread one: a slot here instead of an entry in a Map of its own).
@@ -120,6 +133,28 @@ export class TaskState {
   data: unknown = undefined
   private extra: TaskExtra | undefined = undefined
   constructor(readonly key: Key) {}
+
+  get state(): TaskStateName {
+    return STATE_NAMES[this.bits & 7]!
+  }
+  set state(state: TaskStateName) {
+    this.bits = this.bits - (this.bits & 7) + STATE_CODES[state]
+  }
+  /** Pending recommendation (its presence means the task is on the recommendation stack). */
+  get rec(): TaskStateName | undefined {
+    const code = (this.bits & 63) >> 3
+    return code === 0 ? undefined : STATE_NAMES[code - 1]
+  }
+  set rec(rec: TaskStateName | undefined) {
+    this.bits = this.bits - (this.bits & 56) + (rec === undefined ? 0 : (STATE_CODES[rec] + 1) << 3)
+  }
+  /** Bumped on every assignment to a worker and every stop: a late result with an old attempt is dropped. */
+  get attempt(): number {
+    return (this.bits - (this.bits & 63)) / 64
+  }
+  set attempt(attempt: number) {
+    this.bits = (this.bits & 63) + attempt * 64
+  }
 
   private get x(): TaskExtra {
     return this.extra ??= new TaskExtra()
