@@ -87,7 +87,7 @@ export class KeyState {
    * built only when someone asks: errors capture stacks). One field for both,
    * as listeners fire and leave when the status becomes final.
    */
-  private aux: Set<() => void> | FutureError | string | undefined = undefined
+  private aux: (() => void) | Set<() => void> | FutureError | string | undefined = undefined
   type: string | undefined = undefined
   nbytes: number | undefined = undefined
   count = 0
@@ -101,12 +101,31 @@ export class KeyState {
     return STATUSES[this.bits & STATUS_MASK]!
   }
 
-  /** Waiters' callbacks, run once when the status becomes final; undefined once it is (nothing more to wait for). */
-  get listeners(): Set<() => void> | undefined {
-    return this.done ? undefined : this.aux as Set<() => void> | undefined
+  /**
+   * Adds a waiter's callback, run once when the status becomes final (kept
+   * as the function itself while it is the only one); false when it is
+   * already there or the status is final (nothing more to wait for).
+   */
+  listen(listener: () => void): boolean {
+    if (this.done) return false
+    const listeners = this.aux as (() => void) | Set<() => void> | undefined
+    if (listeners === undefined) {
+      this.aux = listener
+    } else if (typeof listeners === "function") {
+      if (listeners === listener) return false
+      this.aux = new Set([listeners, listener])
+    } else {
+      if (listeners.has(listener)) return false
+      listeners.add(listener)
+    }
+    return true
   }
-  set listeners(listeners: Set<() => void> | undefined) {
-    if (!this.done) this.aux = listeners
+
+  unlisten(listener: () => void): void {
+    if (this.done) return
+    const listeners = this.aux as (() => void) | Set<() => void> | undefined
+    if (listeners === listener) this.aux = undefined
+    else if (typeof listeners === "object") listeners.delete(listener)
   }
 
   /**
@@ -144,9 +163,10 @@ export class KeyState {
     const code = STATUSES.indexOf(status)
     this.bits = (this.bits & ~STATUS_MASK) | code
     if (code >= FINISHED && code <= CANCELLED) {
-      const listeners = wasDone ? undefined : this.aux as Set<() => void> | undefined
+      const listeners = wasDone ? undefined : this.aux as (() => void) | Set<() => void> | undefined
       this.aux = error
-      if (listeners !== undefined) for (const listener of listeners) listener()
+      if (typeof listeners === "function") listeners()
+      else if (listeners !== undefined) for (const listener of listeners) listener()
     } else if (wasDone) this.aux = undefined
   }
 
@@ -372,18 +392,22 @@ export const futuresOf = (value: unknown): Array<FutureImpl<any, any>> => {
  */
 export const waitAll = (futures: ReadonlyArray<FutureImpl<any, any>>): Effect.Effect<void> =>
   Effect.suspend(() => {
-    let pending: Set<KeyState> | undefined
-    for (const f of futures) if (!f.state.done) (pending ??= new Set()).add(f.state)
-    if (pending === undefined) return Effect.void
-    const states = pending
+    let first = 0
+    while (first < futures.length && futures[first]!.state.done) first++
+    if (first === futures.length) return Effect.void
     return Effect.async<void>((resume) => {
-      let remaining = states.size
+      // Each state once (`listen` refuses a second add of this listener): an array, no Set of states.
+      const states: Array<KeyState> = []
+      let remaining = 0
       const listener = () => {
         if (--remaining === 0) resume(Effect.void)
       }
-      for (const st of states) (st.listeners ??= new Set()).add(listener)
+      for (let i = first; i < futures.length; i++) {
+        const st = futures[i]!.state
+        if (st.listen(listener)) remaining = states.push(st)
+      }
       return Effect.sync(() => {
-        for (const st of states) st.listeners?.delete(listener)
+        for (const st of states) st.unlisten(listener)
       })
     })
   })
@@ -1182,11 +1206,11 @@ export class ClientImpl {
           waiting.delete(listener)
           queue.unsafeOffer(f)
         }
-        ;(st.listeners ??= new Set()).add(listener)
+        st.listen(listener)
         waiting.set(listener, st)
       }
       yield* Effect.addFinalizer(() => Effect.sync(() => {
-        for (const [listener, st] of waiting) st.listeners?.delete(listener)
+        for (const [listener, st] of waiting) st.unlisten(listener)
       }))
       return Stream.take(Stream.fromQueue(queue), pending.length)
     }))
