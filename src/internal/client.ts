@@ -273,7 +273,6 @@ export class FutureImpl<A = unknown, E = never> {
   /** RELEASED | DETACHED bits, and above them the slot in `bag`: one field, handles are the numerous objects. */
   flags = 0
   bag: Bag | undefined = undefined
-  site: CallSite | undefined = undefined
   constructor(
     readonly client: ClientImpl,
     /** Identity matters: a restart or cancel replaces the key's state, and older handles then count for nothing. */
@@ -288,6 +287,11 @@ export class FutureImpl<A = unknown, E = never> {
   }
   get key(): Key {
     return this.state.key
+  }
+  /** Where it was acquired, when its client tracks call sites (kept beside the handle, not in it: few clients track). */
+  get site(): CallSite | undefined {
+    const client = this.client
+    return client.live === undefined ? undefined : client.live.get(this) ?? client.detachedSites!.get(this)
   }
   get status(): Status {
     return this.state.status
@@ -501,7 +505,9 @@ export class ClientImpl {
   /** Handles acquired per user scope; the scope holds one finalizer that releases its bag. */
   private readonly bags = new WeakMap<Scope.Scope, Bag>()
   /** Live handles with call sites, when tracking is on. */
-  readonly live: Set<FutureImpl<any, any>> | undefined
+  readonly live: Map<FutureImpl<any, any>, CallSite> | undefined
+  /** Call sites of detached handles, when tracking is on (weakly: the GC backstop must still collect them). */
+  readonly detachedSites: WeakMap<FutureImpl<any, any>, CallSite> | undefined
   /** Live detached handles' call sites, when tracking is on: held by site, not handle, so the GC backstop can still run. */
   readonly liveDetached: Map<CallSite, Key> | undefined
   /** Effects run just before the client closes (leak reports); see `Memory.onLeaks`. */
@@ -520,7 +526,8 @@ export class ClientImpl {
     readonly clock: Clock.Clock,
     readonly trackCallSites: boolean
   ) {
-    this.live = trackCallSites ? new Set() : undefined
+    this.live = trackCallSites ? new Map() : undefined
+    this.detachedSites = trackCallSites ? new WeakMap() : undefined
     this.liveDetached = trackCallSites ? new Map() : undefined
     if (trackCallSites) tracking.clients++
     this.openedAt = clock.unsafeCurrentTimeMillis()
@@ -531,10 +538,7 @@ export class ClientImpl {
 
   private newHandle<A>(state: KeyState, schema: Schema.Schema<A, any> | undefined, fiber: Fiber.RuntimeFiber<any, any>, eager?: StackHolder) {
     const f = new FutureImpl<A, any>(this, state, schema)
-    if (this.live !== undefined) {
-      f.site = captureSite(fiber, this.clock, eager)
-      this.live.add(f)
-    }
+    if (this.live !== undefined) this.live.set(f, captureSite(fiber, this.clock, eager))
     return f
   }
 
@@ -629,11 +633,13 @@ export class ClientImpl {
       const st = this.ref(key, true)
       const f = this.newHandle(st, schema, fiber, eager)
       f.flags |= DETACHED
-      if (f.site !== undefined) {
+      const site = this.live?.get(f)
+      if (site !== undefined) {
         this.live!.delete(f)
-        this.liveDetached!.set(f.site, key)
+        this.detachedSites!.set(f, site)
+        this.liveDetached!.set(site, key)
       }
-      gcRegistry.register(f, { client: this, key, state: st, site: f.site }, f)
+      gcRegistry.register(f, { client: this, key, state: st, site }, f)
       return Effect.succeed(f)
     })
   }
@@ -652,7 +658,8 @@ export class ClientImpl {
       f.bag = undefined
     } else if (f.detached) {
       gcRegistry.unregister(f)
-      if (f.site !== undefined) this.liveDetached?.delete(f.site)
+      const site = this.detachedSites?.get(f)
+      if (site !== undefined) this.liveDetached!.delete(site)
     }
     this.live?.delete(f)
     if (this.counts(f)) this.decrement(f.state, out)

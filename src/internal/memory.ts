@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url"
 import type { NoClientError, SchedulerError } from "../Errors.js"
 import type * as Memory from "../Memory.js"
 import type { Key, WorkerInfo } from "../Scheduler.js"
-import type { CallSite, ClientImpl, FutureImpl, Status } from "./client.js"
+import type { CallSite, ClientImpl, Status } from "./client.js"
 import * as client_ from "./client.js"
 import * as metrics from "./metrics.js"
 
@@ -118,8 +118,8 @@ const handleInfo = (
 export const liveHandles = (client: ClientImpl, now: number): Array<Memory.Handle> => {
   const out: Array<Memory.Handle> = []
   if (client.live !== undefined) {
-    for (const f of client.live as Set<FutureImpl<any, any>>) {
-      out.push(handleInfo(f.key, f.bag !== undefined && !f.bag.closed ? "scope" : "detached", f.site, now))
+    for (const [f, site] of client.live) {
+      out.push(handleInfo(f.key, f.bag !== undefined && !f.bag.closed ? "scope" : "detached", site, now))
     }
   }
   if (client.liveDetached !== undefined) {
