@@ -189,6 +189,13 @@ export class KeyState {
   }
 }
 
+/**
+ * Milliseconds as a small integer while they fit (24 days): a difference of
+ * two timestamps is a double to the optimizing compiler, which would box it
+ * in a heap number per key.
+ */
+const sinceOpen = (ms: number): number => ms >= 0 && ms <= 0x3fffffff ? ms | 0 : ms
+
 /** Status codes: the final ones (finished, error, cancelled) are consecutive. */
 const STATUSES: ReadonlyArray<Status> = ["pending", "finished", "error", "cancelled", "lost"]
 const FINISHED = 1
@@ -547,7 +554,7 @@ export class ClientImpl {
     let st = this.states.get(key)
     if (st === undefined) {
       if (this.releasing.size !== 0) this.reacquire(key)
-      st = new KeyState(key, this.clock.unsafeCurrentTimeMillis() - this.openedAt)
+      st = new KeyState(key, sinceOpen(this.clock.unsafeCurrentTimeMillis() - this.openedAt))
       this.states.set(key, st)
     }
     if (st.count === 0 && desire) {
