@@ -128,7 +128,7 @@ describe("JS tasks sent to Dask (§12)", () => {
       spec("b", jsInc, [new KeyRef("a")]),
       spec("c", pyAdd, [new KeyRef("b"), 100])
     ], ["c"], "client"))
-    const tasks = message["tasks"] as Record<string, { function: Uint8Array; args: Array<unknown> }>
+    const tasks = Object.fromEntries(message["tasks"] as Map<string, { function: Uint8Array; args: Array<unknown> }>)
     // The byte-identical pickle of concurrent.futures._base.Executor.submit the prototype verified.
     assert.strictEqual(
       hex(tasks["a"]!.function),
@@ -136,7 +136,7 @@ describe("JS tasks sent to Dask (§12)", () => {
     )
     assert.deepStrictEqual(tasks["a"]!.args, ["effect-dask:js", "js-add", 1, 2])
     assert.deepStrictEqual(tasks["b"]!.args, ["effect-dask:js", "js-inc", "a"])
-    assert.deepStrictEqual(message["dependencies"], { b: ["a"], c: ["b"] })
+    assert.deepStrictEqual(message["dependencies"], new Map([["b", ["a"]], ["c", ["b"]]]))
     assert.deepStrictEqual(message["resources"], { a: { js: 1 }, b: { js: 1 } })
     // The worker reads what the scheduler forwards byte for byte.
     const read = readRunSpec({ op: "compute-task", key: "b", function: tasks["b"]!.function, args: tasks["b"]!.args })

@@ -310,4 +310,21 @@ describe("receive path", () => {
       }
     }
   })
+
+  it("a marker key at any depth is still revived; a message without one is returned as decoded", () => {
+    const set = { "__Set__": true, "as-list": [1, 2] }
+    const nested = encodeMsgpack([{ op: "a", deep: { x: [[{ y: set }]] } }, { op: "b", key: "k" }])
+    const decoded = decodeMessage([nested])
+    assert(decoded._tag === "Right")
+    assert.deepStrictEqual(decoded.right, [{ op: "a", deep: { x: [[{ y: [1, 2] }]] } }, { op: "b", key: "k" }])
+    // under a map with non-string keys
+    const mixed = decodeMessage([encodeMsgpack(new Map<unknown, unknown>([[1, { s: set }]]))])
+    assert(mixed._tag === "Right")
+    assert.deepStrictEqual(mixed.right, new Map([[1, { s: [1, 2] }]]))
+    // keys that only start like a marker stay as they are
+    const plain = decodeMessage([encodeMsgpack([{ op: "key-in-memory", key: "k", "_x": 1, "__": { "__a": null } }])])
+    assert(plain._tag === "Right")
+    assert.deepStrictEqual(plain.right, [{ op: "key-in-memory", key: "k", "_x": 1, "__": { "__a": null } }])
+  })
 })
+

@@ -96,6 +96,7 @@ const scan = (b: Uint8Array, maxDepth: number, budget: DecodeBudget | undefined)
   const maps: Array<boolean> = []
   let p = 0
   let stringKeys = true
+  markerKeys = false
   let roots = 1
   while (roots > 0 || remaining.length > 0) {
     let keyPosition = false
@@ -201,6 +202,8 @@ const scan = (b: Uint8Array, maxDepth: number, budget: DecodeBudget | undefined)
     }
     if (keyPosition && !isString) stringKeys = false
     if (skip > len - p) return "truncated msgpack"
+    // A map key starting with "__" may be a protocol marker (`__Serialized__`, `__Pickled__`, `__Set__`).
+    if (keyPosition && isString && skip >= 2 && b[p] === 0x5f && b[p + 1] === 0x5f) markerKeys = true
     p += skip
     if (items >= 0) {
       const count = isMap ? items * 2 : items
@@ -222,6 +225,13 @@ const scan = (b: Uint8Array, maxDepth: number, budget: DecodeBudget | undefined)
   if (budget !== undefined) budget.charge("msgpack", cost)
   return stringKeys ? STRING_KEYS : OTHER_KEYS
 }
+
+/**
+ * Whether the last {@link scan} met a map key that may be a protocol marker;
+ * without one, reviving a decoded message changes nothing (read right after
+ * the scan, before anything else decodes).
+ */
+let markerKeys = false
 
 const STRING_KEYS = { stringKeys: true } as const
 const OTHER_KEYS = { stringKeys: false } as const
@@ -269,6 +279,7 @@ const decodeMsgpackOr = (bytes: Uint8Array, budget: DecodeBudget | undefined): u
   // One byte holding a fixint, nil or a boolean (a gathered small int): the scan would charge
   // nothing for it, and msgpackr's setup costs more than the value.
   if (bytes.length === 1) {
+    markerKeys = false
     const b = bytes[0]!
     if (b <= 0x7f) return b
     if (b >= 0xe0) return b - 0x100
@@ -425,6 +436,8 @@ export const decodeMessageOr = (frames: ReadonlyArray<Uint8Array>, budget?: Deco
   const root = decodeMsgpackOr(frames[0]!, budget)
   if (root instanceof MsgpackFailure) return malformedMessage(root.reason)
   if (root instanceof DecodeError) return root
+  // Most stream batches (key-in-memory and the like) hold no marker: nothing to revive.
+  if (!markerKeys) return root
   try {
     return reviveValue(root, frames, 0, budget)
   } catch (error) {
