@@ -144,35 +144,36 @@ export class TaskState {
   private links: TaskLinks | undefined = undefined
   constructor(readonly key: Key) {}
 
+  private link<K extends keyof TaskLinks>(field: K, v: TaskLinks[K]): void {
+    if (v !== undefined) (this.links ??= new TaskLinks())[field] = v
+    else if (this.links !== undefined) this.links[field] = v
+  }
+
   get dependencies(): Array<TaskState> | undefined {
     return this.links?.dependencies
   }
   set dependencies(v: Array<TaskState> | undefined) {
-    if (v !== undefined) (this.links ??= new TaskLinks()).dependencies = v
-    else if (this.links !== undefined) this.links.dependencies = undefined
+    this.link("dependencies", v)
   }
   get dependents(): Set<TaskState> | undefined {
     return this.links?.dependents
   }
   set dependents(v: Set<TaskState> | undefined) {
-    if (v !== undefined) (this.links ??= new TaskLinks()).dependents = v
-    else if (this.links !== undefined) this.links.dependents = undefined
+    this.link("dependents", v)
   }
   /** Dependencies not in memory yet (while waiting). */
   get waitingOn(): Set<TaskState> | undefined {
     return this.links?.waitingOn
   }
   set waitingOn(v: Set<TaskState> | undefined) {
-    if (v !== undefined) (this.links ??= new TaskLinks()).waitingOn = v
-    else if (this.links !== undefined) this.links.waitingOn = undefined
+    this.link("waitingOn", v)
   }
   /** Dependents waiting for this value. */
   get waiters(): Set<TaskState> | undefined {
     return this.links?.waiters
   }
   set waiters(v: Set<TaskState> | undefined) {
-    if (v !== undefined) (this.links ??= new TaskLinks()).waiters = v
-    else if (this.links !== undefined) this.links.waiters = undefined
+    this.link("waiters", v)
   }
 
   get state(): TaskStateName {
