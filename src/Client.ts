@@ -247,7 +247,13 @@ const scheduling = (options: SubmitOptions | MapOptions): TaskOptions | undefine
 const zipArgs = (arrays: ReadonlyArray<ReadonlyArray<unknown>>): Array<ReadonlyArray<unknown>> => {
   const n = arrays.length === 0 ? 0 : Math.min(...arrays.map((a) => a.length))
   const argLists: Array<ReadonlyArray<unknown>> = new Array(n)
-  for (let i = 0; i < n; i++) argLists[i] = arrays.map((a) => a[i])
+  const m = arrays.length
+  // Plain loops: no closure per task.
+  for (let i = 0; i < n; i++) {
+    const row: Array<unknown> = []
+    for (let j = 0; j < m; j++) row.push(arrays[j]![i])
+    argLists[i] = row
+  }
   return argLists
 }
 
