@@ -79,7 +79,11 @@ export interface CallSite {
  * @internal
  */
 export class KeyState {
-  /** Status code (low 3 bits), `scattering` and `unconfirmed` bits: one field, keys are numerous. */
+  /**
+   * Status code (low 3 bits), `scattering` and `unconfirmed` bits, and above
+   * them the reference count: one field, keys are numerous. The count is
+   * added and read arithmetically, so it stays exact past 2^26.
+   */
   private bits = 0
   /**
    * Until the status is final: the listeners (undefined when nobody waits).
@@ -90,7 +94,6 @@ export class KeyState {
   private aux: (() => void) | Set<() => void> | FutureError | string | undefined = undefined
   type: string | undefined = undefined
   nbytes: number | undefined = undefined
-  count = 0
   constructor(
     readonly key: Key,
     /** Milliseconds from the client's `openedAt`: a small integer, not a boxed timestamp per key. */
@@ -99,6 +102,14 @@ export class KeyState {
 
   get status(): Status {
     return STATUSES[this.bits & STATUS_MASK]!
+  }
+
+  /** This client's references (handles) on the key. */
+  get count(): number {
+    return (this.bits - (this.bits & LOW_BITS)) / COUNT_UNIT
+  }
+  set count(count: number) {
+    this.bits = (this.bits & LOW_BITS) + count * COUNT_UNIT
   }
 
   /**
@@ -137,7 +148,7 @@ export class KeyState {
     return (this.bits & SCATTERING) !== 0
   }
   set scattering(on: boolean) {
-    this.bits = on ? this.bits | SCATTERING : this.bits & ~SCATTERING
+    this.setFlag(SCATTERING, on)
   }
   /**
    * Acquired by name (a desire) and not yet reported on by the scheduler: it
@@ -149,7 +160,12 @@ export class KeyState {
     return (this.bits & UNCONFIRMED) !== 0
   }
   set unconfirmed(on: boolean) {
-    this.bits = on ? this.bits | UNCONFIRMED : this.bits & ~UNCONFIRMED
+    this.setFlag(UNCONFIRMED, on)
+  }
+
+  // Arithmetic, not `|`/`&~`: those would cut the count above 2^26 to 32 bits.
+  private setFlag(flag: number, on: boolean): void {
+    if (((this.bits & flag) !== 0) !== on) this.bits += on ? flag : -flag
   }
 
   get error(): FutureError | undefined {
@@ -161,7 +177,7 @@ export class KeyState {
   settle(status: Status, error?: FutureError | string): void {
     const wasDone = this.done
     const code = STATUSES.indexOf(status)
-    this.bits = (this.bits & ~STATUS_MASK) | code
+    this.bits = this.bits - (this.bits & STATUS_MASK) + code
     if (code >= FINISHED && code <= CANCELLED) {
       const listeners = wasDone ? undefined : this.aux as (() => void) | Set<() => void> | undefined
       this.aux = error
@@ -203,6 +219,8 @@ const CANCELLED = 3
 const STATUS_MASK = 7
 const SCATTERING = 8
 const UNCONFIRMED = 16
+const LOW_BITS = 31
+const COUNT_UNIT = 32
 
 const RELEASED = 1
 const DETACHED = 2
@@ -220,6 +238,7 @@ const SLOT_SHIFT = 2
  */
 export class Bag {
   closed = false
+  constructor(readonly client: ClientImpl) {}
   private items: Array<FutureImpl<any, any> | undefined> = []
   private empty = 0
   add(f: FutureImpl<any, any>): void {
@@ -279,13 +298,28 @@ export class FutureImpl<A = unknown, E = never> {
   declare readonly _E: E
   /** RELEASED | DETACHED bits, and above them the slot in `bag`: one field, handles are the numerous objects. */
   flags = 0
-  bag: Bag | undefined = undefined
+  /** The bag holding it (which knows the client), else the client: one field for both. */
+  private owner: ClientImpl | Bag
   constructor(
-    readonly client: ClientImpl,
+    client: ClientImpl,
     /** Identity matters: a restart or cancel replaces the key's state, and older handles then count for nothing. */
     readonly state: KeyState,
     readonly schema: Schema.Schema<A, any> | undefined
-  ) {}
+  ) {
+    this.owner = client
+  }
+  get client(): ClientImpl {
+    const owner = this.owner
+    return owner instanceof Bag ? owner.client : owner
+  }
+  /** The bag of the scope holding it, until released. */
+  get bag(): Bag | undefined {
+    const owner = this.owner
+    return owner instanceof Bag ? owner : undefined
+  }
+  set bag(bag: Bag | undefined) {
+    this.owner = bag ?? this.client
+  }
   get released(): boolean {
     return (this.flags & RELEASED) !== 0
   }
@@ -584,7 +618,7 @@ export class ClientImpl {
     const scope = Context.unsafeGet(fiber.getFiberRef(FiberRef.currentContext), Scope.Scope) as Scope.Scope
     const bag = this.bags.get(scope)
     if (bag !== undefined) return bag.closed ? this.releasingAfter(bag, body(bag, fiber)) : body(bag, fiber)
-    const fresh = new Bag()
+    const fresh = new Bag(this)
     this.bags.set(scope, fresh)
     return Effect.flatMap(
       Scope.addFinalizer(scope, Effect.sync(() => this.releaseBag(fresh))),
