@@ -35,7 +35,12 @@ const checkHeld = Effect.gen(function*() {
   return { snap, stats }
 })
 
-/** Wall time of 8 fixed-work CPU-bound tasks on `workers` threads. */
+/**
+ * Wall time of 8 fixed-work CPU-bound tasks on `workers` threads, and how many ran at once on
+ * average: the sum of their own run times over the span from the first start to the last end
+ * (1 when they ran one after another, whatever the load; near 2 on 2 threads even when other
+ * processes slow both down, as long as the two threads run at the same time).
+ */
 const eightTasks = (workers: number, rounds: number) =>
   Effect.gen(function*() {
     // Warm up every thread (JIT, module load) before timing.
@@ -43,9 +48,12 @@ const eightTasks = (workers: number, rounds: number) =>
     yield* Client.gather(yield* Client.map(T.work, warm.map(() => 1000), warm))
     const start = performance.now()
     const tags = Array.from({ length: 8 }, (_, i) => i)
-    const fs = yield* Client.map(T.work, tags.map(() => rounds), tags)
-    yield* Client.gather(fs)
-    return performance.now() - start
+    const fs = yield* Client.map(T.timedWork, tags.map(() => rounds), tags)
+    const runs = yield* Client.gather(fs)
+    const wall = performance.now() - start
+    const span = Math.max(...runs.map((r) => r[1])) - Math.min(...runs.map((r) => r[0]))
+    const concurrency = runs.reduce((n, r) => n + (r[1] - r[0]), 0) / span
+    return { wall, concurrency }
   }).pipe(Effect.scoped, Effect.provide(threads(workers)))
 
 /**
@@ -80,15 +88,25 @@ describe("EmbeddedScheduler with threads: true (fresh layers)", () => {
       const rounds = 3_000_000
       // On a machine whose cores are taken by others, no executor gets 2x: then the bound is what bare
       // threads get right now (measured beside ours), plus a margin.
+      // That fallback alone could not fail on a saturated machine (nothing gets faster there), so the
+      // tasks also report when they ran: on 2 threads they must have run two at a time, on 1 never,
+      // which holds under any load and fails for an executor that runs them one after another.
       let ratio = Infinity
       let bound = 0.6
+      let bare = NaN
+      let concurrency: ReadonlyArray<number> = []
       for (let attempt = 0; attempt < 2 && ratio > bound; attempt++) {
         const one = yield* eightTasks(1, rounds)
         const two = yield* eightTasks(2, rounds)
-        ratio = two / one
-        bound = Math.max(0.6, (yield* bareRatio(rounds)) + 0.1)
+        ratio = two.wall / one.wall
+        concurrency = [one.concurrency, two.concurrency]
+        bare = yield* bareRatio(rounds)
+        bound = Math.max(0.6, bare + 0.15)
       }
-      assert.isAtMost(ratio, bound)
+      const figures = `ratio ${ratio.toFixed(2)}, bare threads ${bare.toFixed(2)}, tasks at once ${concurrency.map((c) => c.toFixed(2)).join(" / ")}`
+      assert.isAtMost(concurrency[0]!, 1.05, `1 thread: one task at a time (${figures})`)
+      assert.isAtLeast(concurrency[1]!, 1.5, `2 threads: two tasks at a time (${figures})`)
+      assert.isAtMost(ratio, bound, figures)
     }), 120_000)
 
   it.live("cancelling a running CPU-bound task frees its slot (the stuck thread is replaced)", () =>
