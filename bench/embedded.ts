@@ -43,6 +43,7 @@ import { Client, EmbeddedScheduler, Future, Task } from "../src/index.js"
 import * as Threaded from "../test/fixtures/tasks/threads.js"
 import type { TaskSpec } from "../src/Scheduler.js"
 import { KeyRef, Scheduler } from "../src/Scheduler.js"
+import { SchedulerModel } from "../src/internal/model/scheduler.js"
 
 const here = dirname(fileURLToPath(import.meta.url))
 const now = () => performance.now()
@@ -291,9 +292,9 @@ const runDask = (options: Options, n: number, links: number): { readonly default
 }
 
 const threadModules = [new URL("../test/fixtures/tasks/threads.ts", import.meta.url)]
-const threadsLayer = (workers: number) =>
+const threadsLayer = (workers: number, slots?: number) =>
   Client.layer({ id: "bench-threads" }).pipe(
-    Layer.provideMerge(EmbeddedScheduler.layer({ workers, threads: true, modules: threadModules }))
+    Layer.provideMerge(EmbeddedScheduler.layer({ workers, slots, threads: true, modules: threadModules }))
   )
 
 /** Wall time of 8 `work(rounds)` tasks on `workers` threads (after a warm-up). */
@@ -334,6 +335,44 @@ const threadTasks = (n: number) =>
     return n / ((now() - t0) / 1000)
   }).pipe(Effect.provide(threadsLayer(2)))
 
+/**
+ * What data locality saves: 8 results of 8 MB each (placed alternately: 4 per thread), then a
+ * dependent of each (`total`) and of each pair i, i + 2 (`sum2`: both on one thread), with the
+ * model's locality on or off (each run twice, alternately; the second is reported): values
+ * copied between threads (the threads' own count) and the dependents' wall time; and trivial
+ * dependent tasks/s (2000 `inc` of computed values: the cost of the choice itself). With 1 slot
+ * per thread most dependents wait for a slot, and a waiting task goes to the first slot that frees
+ * (the model queues every task without a free slot, where Dask would assign it to the holder).
+ */
+const localityRun = (locality: boolean, slots: number) =>
+  Effect.gen(function*() {
+    const threadsNow = Effect.flatMap(EmbeddedScheduler.EmbeddedScheduler, (e) => e.threadsNow)
+    const copies = Effect.map(threadsNow, (ts) => ts.reduce((n, t) => n + t.received, 0))
+    const xs = yield* Client.map(Threaded.floats, Array.from({ length: 8 }, () => 1_000_000), Array.from({ length: 8 }, (_, i) => i + 1))
+    yield* Client.wait(xs)
+    const c0 = yield* copies
+    const t0 = now()
+    const totals = yield* Client.map(Threaded.total, xs)
+    const sums = yield* Client.map(Threaded.sum2, xs.slice(0, -2), xs.slice(2))
+    yield* Client.wait([...totals, ...sums])
+    const dependents_ms = now() - t0
+    const big_copies = (yield* copies) - c0
+    const small = yield* Client.map(Threaded.add, Array.from({ length: 2000 }, (_, i) => i), Array.from({ length: 2000 }, () => 1))
+    yield* Client.wait(small)
+    yield* Effect.scoped(Effect.flatMap(Client.map(Threaded.inc, small), Client.gather)) // warm-up
+    const t1 = now()
+    yield* Effect.scoped(Effect.flatMap(Client.map(Threaded.inc, small), Client.gather))
+    const dependent_tasks_per_s = 2000 / ((now() - t1) / 1000)
+    return { locality, slots, big_copies, dependents_ms, dependent_tasks_per_s }
+  }).pipe(
+    Effect.scoped,
+    Effect.provide(Layer.unwrapEffect(Effect.sync(() => {
+      SchedulerModel.locality = locality
+      return threadsLayer(2, slots)
+    }))),
+    Effect.ensuring(Effect.sync(() => (SchedulerModel.locality = true)))
+  )
+
 /** A 100 MB Float64Array made on one thread, needed by a task on the other: the copy's MB/s. */
 const transferRun = (mb: number) =>
   Effect.gen(function*() {
@@ -370,11 +409,18 @@ const threadsBench = async (rounds: number) => {
   const bareOne = await bareRun(1, rounds)
   const bareTwo = await bareRun(2, rounds)
   const trivial = await Effect.runPromise(threadTasks(2000))
+  const pair = async (slots: number) => {
+    await Effect.runPromise(localityRun(true, slots))
+    await Effect.runPromise(localityRun(false, slots))
+    return { on: await Effect.runPromise(localityRun(true, slots)), off: await Effect.runPromise(localityRun(false, slots)) }
+  }
+  const locality = { slots_1: await pair(1), slots_4: await pair(4) }
   const transfer = await Effect.runPromise(transferRun(100))
   const clone = cloneRun(100)
   return {
     cpu: { tasks: 8, rounds, one_thread_ms: one, two_threads_ms: two, speedup: one / two, bare_speedup: bareOne / bareTwo },
     trivial_tasks_per_s: trivial,
+    locality,
     transfer,
     structured_clone: clone
   }
@@ -451,6 +497,14 @@ export const run = async (options: Options = {}) => {
       [`threads: 8 CPU-bound tasks, 1 → 2 threads speedup`, `${fmt(threads.cpu.speedup, 2)}×`, "", "", `bare threads ${fmt(threads.cpu.bare_speedup, 2)}×`],
       [`  ms on 1 thread / on 2 threads`, `${fmt(threads.cpu.one_thread_ms, 0)} / ${fmt(threads.cpu.two_threads_ms, 0)}`, "", "", ""],
       [`threads: trivial tasks/s (2000 map+gather)`, fmt(threads.trivial_tasks_per_s, 0), fmt(dask?.default.tasks.tasks_per_s, 0), fmt(dask?.saturation_inf.tasks.tasks_per_s, 0), `in-thread ${fmt(embedded.tasks.tasks_per_s, 0)}`],
+      ...(["slots_1", "slots_4"] as const).flatMap((k) => {
+        const l = threads.locality[k]
+        return [
+          [`threads (${l.on.slots} slot/thread): 8 MB results copied for 14 dependents, locality on / off`, `${l.on.big_copies} / ${l.off.big_copies}`, "", "", ""],
+          [`  ms for those dependents, on / off`, `${fmt(l.on.dependents_ms, 0)} / ${fmt(l.off.dependents_ms, 0)}`, "", "", ""],
+          [`  dependent trivial tasks/s (2000 inc), on / off`, `${fmt(l.on.dependent_tasks_per_s, 0)} / ${fmt(l.off.dependent_tasks_per_s, 0)}`, "", "", ""]
+        ] as Array<[string, string, string, string, string]>
+      }),
       [`threads: 100 MB Float64Array thread→thread MB/s`, fmt(threads.transfer.mb_per_s, 0), "", "", `structuredClone ${fmt(threads.structured_clone.mb_per_s, 0)}`]
     ] as Array<[string, string, string, string, string]>),
     ["bookkeeping B/key: scheduler", fmt(embedded.memory.scheduler_bytes_per_key, 0), "", "", ""],

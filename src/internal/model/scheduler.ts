@@ -374,8 +374,10 @@ export class SchedulerModel {
   closed = false
   /** Set once, right after construction (the executor usually needs the model). */
   executor: Executor = nullExecutor
+  /** The `locality` of models made from now on (bench/embedded.ts turns it off to measure the copies it saves). */
+  static locality = true
   /** Place tasks by where their dependencies are (Dask's rule); off only to measure what it saves. */
-  locality = true
+  locality = SchedulerModel.locality
 
   constructor(readonly options: ModelOptions) {
     this.workers = Array.from(
