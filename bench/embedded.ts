@@ -336,7 +336,7 @@ const threadTasks = (n: number) =>
   }).pipe(Effect.provide(threadsLayer(2)))
 
 /**
- * What data locality saves: 8 results of 8 MB each (placed alternately: 4 per thread), then a
+ * What data locality saves: 8 results of 8 MB each (pinned alternately: 4 per thread), then a
  * dependent of each (`total`) and of each pair i, i + 2 (`sum2`: both on one thread), with the
  * model's locality on or off (each run twice, alternately; the second is reported): values
  * copied between threads (the threads' own count) and the dependents' wall time; and trivial
@@ -348,7 +348,9 @@ const localityRun = (locality: boolean, slots: number) =>
   Effect.gen(function*() {
     const threadsNow = Effect.flatMap(EmbeddedScheduler.EmbeddedScheduler, (e) => e.threadsNow)
     const copies = Effect.map(threadsNow, (ts) => ts.reduce((n, t) => n + t.received, 0))
-    const xs = yield* Client.map(Threaded.floats, Array.from({ length: 8 }, () => 1_000_000), Array.from({ length: 8 }, (_, i) => i + 1))
+    const addresses = (yield* Client.workers).map((w) => w.address)
+    const xs = yield* Effect.forEach(Array.from({ length: 8 }, (_, i) => i), (i) =>
+      Client.submitWith(Threaded.floats, [1_000_000, i + 1], { workers: [addresses[i % 2]!] }))
     yield* Client.wait(xs)
     const c0 = yield* copies
     const t0 = now()
