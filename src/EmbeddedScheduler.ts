@@ -14,7 +14,10 @@
  *
  * Where it differs from Dask, and why:
  * - every ready task without a free slot is `queued` (Dask queues only
- *   root-ish tasks): with in-process workers there is no placement to gain;
+ *   root-ish tasks) and takes the first slot that frees; a task placed at
+ *   once goes, as Dask's `decide_worker`, to a free worker holding some of
+ *   its dependencies (fewest bytes to copy, then the least busy; Dask adds
+ *   estimated durations and bandwidth, which the model does not know);
  * - workers share one heap, so a task reads its dependencies' values where
  *   they are (no transfer, no replica), and each value is counted once, on
  *   the worker that computed or received it;
