@@ -11,7 +11,6 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
-import * as TestClock from "effect/TestClock"
 import { EmbeddedScheduler } from "../src/index.js"
 import type { Scheduler } from "../src/Scheduler.js"
 
@@ -116,6 +115,3 @@ export const threads: Executor = {
 
 export const executors: ReadonlyArray<Executor> = [inThread, threads]
 
-/** Time for Effect sleeps in tasks: the TestClock in this thread; a thread's tasks sleep in real time. */
-export const advance = (executor: Executor, ms: number) =>
-  executor.threads ? Effect.zipRight(Effect.promise(() => new Promise((r) => setTimeout(r, ms))), executor.settle) : Effect.zipRight(TestClock.adjust(ms), executor.settle)
