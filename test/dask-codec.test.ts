@@ -107,6 +107,26 @@ describe("msgpack messages", () => {
     assert.isUndefined((decoded as { polluted?: unknown }).polluted)
     assert.isUndefined(({} as { polluted?: unknown }).polluted)
     assert.strictEqual(decoded.ok, 1)
+    // The key arrives intact, as an own entry (msgpackr alone would rename it "__proto_").
+    assert.deepStrictEqual(Object.keys(decoded), ["__proto__", "ok"])
+    assert.deepStrictEqual(Object.getOwnPropertyDescriptor(decoded, "__proto__")?.value, { polluted: true })
+  })
+
+  it("a \"__proto__\" key arrives intact at depth, in a message and in a gathered value", () => {
+    const inner = JSON.parse('{"__proto__": [1, 2], "__protox": 3, "__proto_": 4}')
+    const packed = encodeMsgpack({ op: "x", data: { a: inner } })
+    const message = right(decodeMessage([packed])) as any
+    const value = message.data.a as Record<string, unknown>
+    assert.strictEqual(Object.getPrototypeOf(value), Object.prototype)
+    assert.deepStrictEqual(Object.keys(value), ["__proto__", "__protox", "__proto_"])
+    assert.deepStrictEqual(Object.getOwnPropertyDescriptor(value, "__proto__")?.value, [1, 2])
+    assert.isFalse(Array.isArray(Object.getPrototypeOf(value)))
+    // A value gathered from a worker: `{"__Serialized__": 1}` and its sub-frames.
+    const frames = encodeMessage({ op: "gather-reply", data: { k: new ToSerialize(inner) } })
+    const reply = right(decodeMessage(frames)) as any
+    const gathered = right(deserialize(reply.data.k)) as Record<string, unknown>
+    assert.deepStrictEqual(Object.keys(gathered), ["__proto__", "__protox", "__proto_"])
+    assert.strictEqual(Object.getPrototypeOf(gathered), Object.prototype)
   })
 
   it("round-trips Serialized, ToSerialize and ToPickleBytes sub-frames", () => {

@@ -330,9 +330,9 @@ describe("dask codec fuzzing", () => {
           runs++
           const packed = encodeMsgpack(value)
           if (ms.length === 0) {
-            // msgpackr renames a "__proto__" key to "__proto_" rather than let a peer set a prototype.
-            const expected = JSON.parse(JSON.stringify(value).replaceAll('"__proto__":', '"__proto_":'))
-            assert.deepStrictEqual(Either.getOrThrow(decodeMsgpack(packed)), expected)
+            // A "__proto__" key too arrives as it was sent: an own entry, never a prototype
+            // (the JSON round trip only turns -0 into 0, as msgpack's integers do).
+            assert.deepStrictEqual(Either.getOrThrow(decodeMsgpack(packed)), JSON.parse(JSON.stringify(value)))
           }
           const out = decodeMsgpack(mutate(packed, ms))
           if (Either.isRight(out)) inspect(out.right)

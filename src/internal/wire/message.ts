@@ -87,7 +87,7 @@ const MAX_DEPTH = 512
  * before anything is built: a small message of millions of empty maps fails
  * here.
  */
-const scan = (b: Uint8Array, maxDepth: number, budget: DecodeBudget | undefined): { readonly stringKeys: boolean } | string | DecodeError => {
+const scan = (b: Uint8Array, maxDepth: number, budget: DecodeBudget | undefined): Scanned | string | DecodeError => {
   const len = b.length
   // Accumulated locally and charged once: the per-item cost is an add and a compare.
   const limit = budget === undefined ? Infinity : budget.remaining
@@ -96,7 +96,7 @@ const scan = (b: Uint8Array, maxDepth: number, budget: DecodeBudget | undefined)
   const maps: Array<boolean> = []
   let p = 0
   let stringKeys = true
-  markerKeys = false
+  let markerKeys = false
   let roots = 1
   while (roots > 0 || remaining.length > 0) {
     let keyPosition = false
@@ -203,7 +203,12 @@ const scan = (b: Uint8Array, maxDepth: number, budget: DecodeBudget | undefined)
     if (keyPosition && !isString) stringKeys = false
     if (skip > len - p) return "truncated msgpack"
     // A map key starting with "__" may be a protocol marker (`__Serialized__`, `__Pickled__`, `__Set__`).
-    if (keyPosition && isString && skip >= 2 && b[p] === 0x5f && b[p + 1] === 0x5f) markerKeys = true
+    if (keyPosition && isString && skip >= 2 && b[p] === 0x5f && b[p + 1] === 0x5f) {
+      markerKeys = true
+      // msgpackr's object mode renames a "__proto__" key to "__proto_": such a message goes the
+      // Map way, whose conversion keeps the key as an own entry (never the prototype setter).
+      if (skip === 9 && isProtoKey(b, p)) stringKeys = false
+    }
     p += skip
     if (items >= 0) {
       const count = isMap ? items * 2 : items
@@ -223,18 +228,30 @@ const scan = (b: Uint8Array, maxDepth: number, budget: DecodeBudget | undefined)
   }
   if (p !== len) return `${len - p} bytes after the msgpack value`
   if (budget !== undefined) budget.charge("msgpack", cost)
-  return stringKeys ? STRING_KEYS : OTHER_KEYS
+  return stringKeys ? (markerKeys ? STRING_KEYS_MARKERS : STRING_KEYS) : (markerKeys ? OTHER_KEYS_MARKERS : OTHER_KEYS)
 }
 
 /**
- * Whether the last {@link scan} met a map key that may be a protocol marker;
- * without one, reviving a decoded message changes nothing (read right after
- * the scan, before anything else decodes).
+ * What {@link scan} learnt: whether every map key is a string, and whether
+ * some map key may be a protocol marker (without one, reviving a decoded
+ * message changes nothing). Constants: no allocation per scan.
  */
-let markerKeys = false
+interface Scanned {
+  readonly stringKeys: boolean
+  readonly markerKeys: boolean
+}
 
-const STRING_KEYS = { stringKeys: true } as const
-const OTHER_KEYS = { stringKeys: false } as const
+const STRING_KEYS: Scanned = { stringKeys: true, markerKeys: false }
+const STRING_KEYS_MARKERS: Scanned = { stringKeys: true, markerKeys: true }
+const OTHER_KEYS: Scanned = { stringKeys: false, markerKeys: false }
+const OTHER_KEYS_MARKERS: Scanned = { stringKeys: false, markerKeys: true }
+
+const PROTO = [0x5f, 0x5f, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x5f, 0x5f] // "__proto__"
+
+const isProtoKey = (b: Uint8Array, p: number): boolean => {
+  for (let i = 2; i < 9; i++) if (b[p + i] !== PROTO[i]) return false
+  return true
+}
 
 const readU32 = (b: Uint8Array, p: number): number => ((b[p]! << 24) >>> 0) + ((b[p + 1]! << 16) | (b[p + 2]! << 8) | b[p + 3]!)
 
@@ -276,10 +293,23 @@ class MsgpackFailure {
  * or the budget's `DecodeError` (no Either per message).
  */
 const decodeMsgpackOr = (bytes: Uint8Array, budget: DecodeBudget | undefined): unknown => {
-  // One byte holding a fixint, nil or a boolean (a gathered small int): the scan would charge
-  // nothing for it, and msgpackr's setup costs more than the value.
+  const small = oneByte(bytes)
+  if (small !== NOT_ONE_BYTE) return small
+  const scanned = scan(bytes, MAX_DEPTH, budget)
+  if (typeof scanned === "string") return new MsgpackFailure(scanned)
+  if (scanned instanceof DecodeError) return scanned
+  return unpackScanned(bytes, scanned)
+}
+
+const NOT_ONE_BYTE: unique symbol = Symbol("NotOneByte")
+
+/**
+ * One byte holding a fixint, nil or a boolean (a gathered small int): the
+ * scan would charge nothing for it, and msgpackr's setup costs more than the
+ * value.
+ */
+const oneByte = (bytes: Uint8Array): unknown => {
   if (bytes.length === 1) {
-    markerKeys = false
     const b = bytes[0]!
     if (b <= 0x7f) return b
     if (b >= 0xe0) return b - 0x100
@@ -287,9 +317,11 @@ const decodeMsgpackOr = (bytes: Uint8Array, budget: DecodeBudget | undefined): u
     if (b === 0xc2) return false
     if (b === 0xc3) return true
   }
-  const scanned = scan(bytes, MAX_DEPTH, budget)
-  if (typeof scanned === "string") return new MsgpackFailure(scanned)
-  if (scanned instanceof DecodeError) return scanned
+  return NOT_ONE_BYTE
+}
+
+/** Bytes that passed {@link scan}, decoded the way the scan chose. */
+const unpackScanned = (bytes: Uint8Array, scanned: Scanned): unknown => {
   try {
     return scanned.stringKeys ? unpackrObjects.unpack(bytes) : mapsToObjects(unpackrMaps.unpack(bytes))
   } catch (error) {
@@ -433,11 +465,16 @@ export const decodeMessage = (
  */
 export const decodeMessageOr = (frames: ReadonlyArray<Uint8Array>, budget?: DecodeBudget): unknown => {
   if (frames.length === 0) return malformedMessage("message without frames")
-  const root = decodeMsgpackOr(frames[0]!, budget)
+  const bytes = frames[0]!
+  const small = oneByte(bytes)
+  if (small !== NOT_ONE_BYTE) return small
+  const scanned = scan(bytes, MAX_DEPTH, budget)
+  if (typeof scanned === "string") return malformedMessage(scanned)
+  if (scanned instanceof DecodeError) return scanned
+  const root = unpackScanned(bytes, scanned)
   if (root instanceof MsgpackFailure) return malformedMessage(root.reason)
-  if (root instanceof DecodeError) return root
   // Most stream batches (key-in-memory and the like) hold no marker: nothing to revive.
-  if (!markerKeys) return root
+  if (!scanned.markerKeys) return root
   try {
     return reviveValue(root, frames, 0, budget)
   } catch (error) {
