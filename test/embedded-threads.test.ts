@@ -285,6 +285,11 @@ layer(shared, { excludeTestServices: true, timeout: 120_000 })("EmbeddedSchedule
         })
         assert.instanceOf(refused, UnsupportedTaskError)
         assert.strictEqual((yield* snapshot).tasks.size, 0, "nothing reached the scheduler")
+        // A scattered value is refused the same way, as a typed error, before anything is held.
+        const scatterError = yield* Effect.flip(Client.scatter([1, { f: () => 2 }] as ReadonlyArray<unknown>))
+        assert.strictEqual(scatterError._tag, "DecodeError")
+        assert.include((scatterError as { message: string }).message, "a function at .f")
+        assert.strictEqual((yield* snapshot).tasks.size, 0, "no scattered key is held")
         // Cycles, Maps, Sets, Dates, typed arrays and nested futures go.
         const cyclic: Record<string, unknown> = { n: 1 }
         cyclic.self = cyclic

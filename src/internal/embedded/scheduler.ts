@@ -16,7 +16,7 @@ import { SchedulerModel, wanters } from "../model/scheduler.js"
 import * as ModelSession from "../model/session.js"
 import * as TaskModule from "../taskModule.js"
 import { InThreadExecutor } from "./inThread.js"
-import { refuseArgs, ThreadsExecutor } from "./threads.js"
+import { refuseArgs, refuseValue, ThreadsExecutor } from "./threads.js"
 
 let counter = 0
 
@@ -27,6 +27,8 @@ export interface Embedded {
   readonly check: (task: Task.Any) => UnsupportedTaskError | undefined
   /** With threads: also refuses arguments a structured clone cannot carry (before anything is sent). */
   readonly prepare?: ModelSession.SessionOptions["prepare"]
+  /** With threads: refuses a scattered value a structured clone cannot carry. */
+  readonly refuseValue?: ModelSession.SessionOptions["refuseValue"]
   readonly threads?: ThreadsExecutor | undefined
 }
 
@@ -79,6 +81,7 @@ export const make = (
       address,
       check,
       prepare: (task, args) => check(task) ?? refuseArgs(task, args, backend) ?? ModelSession.CHECKED,
+      refuseValue,
       threads: executor
     }
   })
@@ -88,7 +91,11 @@ export const connect = (
   embedded: Embedded,
   clientId: string,
   sink: ReportSink
-): Effect.Effect<Session, never, Scope.Scope> => ModelSession.connect(embedded.model, clientId, sink, { check: embedded.check, prepare: embedded.prepare })
+): Effect.Effect<Session, never, Scope.Scope> => ModelSession.connect(embedded.model, clientId, sink, {
+  check: embedded.check,
+  prepare: embedded.prepare,
+  refuseValue: embedded.refuseValue
+})
 
 /** @internal */
 export const snapshot = (model: SchedulerModel): EmbeddedScheduler.Snapshot => {

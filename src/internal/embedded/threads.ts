@@ -159,6 +159,9 @@ const walkArgs = (args: ReadonlyArray<unknown>, refs: Array<readonly [Path, Key]
   return walk(args, 0)
 }
 
+/** Why a scattered value cannot reach a thread as it is, or `undefined`. @internal */
+export const refuseValue = (value: unknown): string | undefined => walkArgs([value], undefined)?.replace(" in argument 0", "")
+
 /** Refuses, before it is sent, a call whose arguments cannot reach a thread as they are. @internal */
 export const refuseArgs = (task: Task.Any, args: ReadonlyArray<unknown>, backend: string): UnsupportedTaskError | undefined => {
   const reason = walkArgs(args, undefined)

@@ -8,7 +8,7 @@
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import { LostDataError, ProtocolError, UnsupportedTaskError } from "../../Errors.js"
+import { DecodeError, LostDataError, ProtocolError, UnsupportedTaskError } from "../../Errors.js"
 import type { ClientMessage, Key, KeyStatus, ReportSink, Session, TaskSpec, WorkerInfo } from "../../Scheduler.js"
 import type * as Task from "../../Task.js"
 import type { ClientState, SchedulerModel, TaskState } from "./scheduler.js"
@@ -23,6 +23,8 @@ export interface SessionOptions {
    * sent without the client's `prepare`).
    */
   readonly prepare?: ((task: Task.Any, args: ReadonlyArray<unknown>) => UnsupportedTaskError | typeof CHECKED) | undefined
+  /** Why a value cannot be scattered as it is (the threads: what a structured clone cannot carry). */
+  readonly refuseValue?: ((value: unknown) => string | undefined) | undefined
   /** Sees every client message first (the test scheduler records them). */
   readonly onMessage?: ((clientId: string, message: ClientMessage) => void) | undefined
   /** Sees every retry / restart / run call first (the test scheduler records them). */
@@ -134,6 +136,7 @@ export const connect = (
   )
 
 const make = (model: SchedulerModel, cs: ClientState, options: SessionOptions): Session => {
+  const refuseValue = options.refuseValue
   const onMessage = options.onMessage
   const check = options.check
   const prepare = options.prepare
@@ -178,9 +181,18 @@ const make = (model: SchedulerModel, cs: ClientState, options: SessionOptions): 
         return model.executor.gather(tss)
       }),
     scatter: (entries, options) =>
-      Effect.sync(() => {
-        if (model.closed) return
-        model.scatter(cs, entries, model.scatterTargets(options?.workers), options?.broadcast === true)
+      Effect.suspend(() => {
+        if (refuseValue !== undefined) {
+          // Refused as the Dask backend refuses what it cannot encode: before anything is held.
+          for (const [key, value] of entries) {
+            const reason = refuseValue(value)
+            if (reason !== undefined) {
+              return Effect.fail(new DecodeError({ serializer: "structured-clone", message: `cannot scatter ${key}: ${reason}` }))
+            }
+          }
+        }
+        if (!model.closed) model.scatter(cs, entries, model.scatterTargets(options?.workers), options?.broadcast === true)
+        return Effect.void
       }),
     whoHas: (keys) =>
       Effect.sync(() => {
