@@ -211,6 +211,8 @@ const run = (backend: Backend, ops: ReadonlyArray<Op>) =>
       // A dependent others want too is left alone (see TestSchedulerImpl.cancelKey).
     }
     const keys: Array<string> = []
+    // The dependencies each computed key was submitted with (the scheduler drops a forgotten one from its task).
+    const submittedDeps = new Map<string, ReadonlyArray<string>>()
     const keyName = (i: number) => keys[i % Math.max(keys.length, 1)] ?? `k${i}`
 
     const track = (future: FutureImpl<any, any>, client: number, scope: Scope.CloseableScope) => {
@@ -233,6 +235,7 @@ const run = (backend: Backend, ops: ReadonlyArray<Op>) =>
           const r = yield* onFiber(op.fiber, Client.submit(add, dep.future as any, op.arg).pipe(Scope.extend(scope)))
           if (r._tag === "Right") {
             track(r.right as unknown as FutureImpl<any, any>, clientOfFiber(op.fiber), scope)
+            submittedDeps.set(r.right.key, [dep.key])
           } else if ((r.left as { _tag?: string })._tag === "LostDataError") {
             // A dependency taken by name that the scheduler does not have is refused before anything is sent.
             assert.strictEqual((r.left as { reason?: string }).reason, "unknown to the scheduler")
@@ -322,7 +325,11 @@ const run = (backend: Backend, ops: ReadonlyArray<Op>) =>
           }
           // Lost pure data (a value placed without a task) cannot be recomputed: Dask forgets it, tells its
           // wanters, and forgets with it every dependent not finished or erred (`_propagate_forgotten`).
-          const pureData = !(yield* test!.tasks).has(key)
+          const spec = (yield* test!.tasks).get(key)
+          const pureData = spec === undefined
+          // So is a computed key one of whose dependencies was forgotten (Dask's `has_lost_dependencies`).
+          const lostDependencies = spec !== undefined &&
+            (submittedDeps.get(key) ?? []).some((d) => !spec.dependencies.includes(d))
           dependents = yield* backend.dependents
           const forgotten: Array<readonly [string, ReadonlyArray<number>]> = []
           const done = (k: string) =>
@@ -332,7 +339,7 @@ const run = (backend: Backend, ops: ReadonlyArray<Op>) =>
             forgotten.push([k, wantedBy(k)])
             for (const d of dependents.get(k) ?? []) forget(d, false)
           }
-          if (op._tag === "lose" && pureData) forget(key, true)
+          if (op._tag === "lose" && (pureData || lostDependencies)) forget(key, true)
           // An outcome the model forbids in the key's present state is refused (ScriptError), and changes nothing.
           const outcome = yield* Effect.either(
             op._tag === "finish"
