@@ -38,8 +38,8 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Queue from "effect/Queue"
 import * as Scope from "effect/Scope"
-import { Worker } from "node:worker_threads"
 import { Client, EmbeddedScheduler, Future, Task } from "../src/index.js"
+import { bareRun } from "../test/fixtures/bareThreads.js"
 import * as Threaded from "../test/fixtures/tasks/threads.js"
 import type { TaskSpec } from "../src/Scheduler.js"
 import { KeyRef, Scheduler } from "../src/Scheduler.js"
@@ -307,23 +307,6 @@ const cpuRun = (workers: number, rounds: number) =>
     yield* Client.gather(yield* Client.map(Threaded.work, tags.map(() => rounds), tags))
     return now() - t0
   }).pipe(Effect.scoped, Effect.provide(threadsLayer(workers)))
-
-/** The same 8 jobs on bare worker_threads (no scheduler): the parallelism the machine offers now. */
-const bareRun = async (threads: number, rounds: number) => {
-  const code = `const { parentPort } = require("node:worker_threads");
-    parentPort.on("message", ({ jobs, rounds }) => {
-      let x = 1
-      for (let j = 0; j < jobs; j++) for (let i = 0; i < rounds; i++) x = (x * 1103515245 + 12345) % 2147483648
-      parentPort.postMessage(x)
-    })`
-  const ws = Array.from({ length: threads }, () => new Worker(code, { eval: true }))
-  await Promise.all(ws.map((w) => new Promise((r) => (w.once("message", r), w.postMessage({ jobs: 1, rounds: 1000 })))))
-  const t0 = now()
-  await Promise.all(ws.map((w) => new Promise((r) => (w.once("message", r), w.postMessage({ jobs: 8 / threads, rounds })))))
-  const t = now() - t0
-  await Promise.all(ws.map((w) => w.terminate()))
-  return t
-}
 
 /** Trivial tasks through the thread executor: map + gather + release of `n` adds. */
 const threadTasks = (n: number) =>

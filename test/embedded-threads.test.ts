@@ -6,10 +6,10 @@
  */
 import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Exit, Layer, Scope } from "effect"
-import { Worker } from "node:worker_threads"
 import { TaskModuleError, UnsupportedTaskError } from "../src/Errors.js"
 import { Client, EmbeddedScheduler, Future, Task } from "../src/index.js"
 import { Scheduler } from "../src/Scheduler.js"
+import { bareRun } from "./fixtures/bareThreads.js"
 import * as T from "./fixtures/tasks/threads.js"
 
 const modules = [new URL("./fixtures/tasks/threads.ts", import.meta.url)]
@@ -63,23 +63,8 @@ const eightTasks = (workers: number, rounds: number) =>
  */
 const bareRatio = (rounds: number) =>
   Effect.promise(async () => {
-    const code = `const { parentPort } = require("node:worker_threads");
-      parentPort.on("message", ({ jobs, rounds }) => {
-        let x = 1
-        for (let j = 0; j < jobs; j++) for (let i = 0; i < rounds; i++) x = (x * 1103515245 + 12345) % 2147483648
-        parentPort.postMessage(x)
-      })`
-    const time = async (threads: number) => {
-      const ws = Array.from({ length: threads }, () => new Worker(code, { eval: true }))
-      await Promise.all(ws.map((w) => new Promise((r) => (w.once("message", r), w.postMessage({ jobs: 1, rounds: 1000 })))))
-      const start = performance.now()
-      await Promise.all(ws.map((w) => new Promise((r) => (w.once("message", r), w.postMessage({ jobs: 8 / threads, rounds })))))
-      const t = performance.now() - start
-      await Promise.all(ws.map((w) => w.terminate()))
-      return t
-    }
-    const one = await time(1)
-    return (await time(2)) / one
+    const one = await bareRun(1, rounds)
+    return (await bareRun(2, rounds)) / one
   })
 
 describe("EmbeddedScheduler with threads: true (fresh layers)", () => {

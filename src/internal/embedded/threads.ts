@@ -18,6 +18,7 @@ import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import type { ResourceLimits } from "node:worker_threads"
 import { MessageChannel, Worker } from "node:worker_threads"
+import type { ThreadSnapshot } from "../../EmbeddedScheduler.js"
 import { DecodeError, LostDataError, UnsupportedTaskError } from "../../Errors.js"
 import type { Key } from "../../Scheduler.js"
 import type * as Task from "../../Task.js"
@@ -187,17 +188,6 @@ interface Thread {
   ready: Promise<void>
   /** Stops sent and not acknowledged: key → timer. */
   readonly stopping: Map<Key, ReturnType<typeof setTimeout>>
-}
-
-/** @internal */
-export interface ThreadStats {
-  readonly address: string
-  /** Keys the thread really holds, and their `sizeof` there. */
-  readonly keys: number
-  readonly bytes: number
-  readonly heapUsed: number
-  readonly received: number
-  readonly executed: number
 }
 
 /** @internal */
@@ -415,7 +405,7 @@ export class ThreadsExecutor implements Executor {
   }
 
   /** What each thread really holds (and its heap), asked of the threads themselves. */
-  stats(gc: boolean): Effect.Effect<ReadonlyArray<ThreadStats>> {
+  stats(gc: boolean): Effect.Effect<ReadonlyArray<ThreadSnapshot>> {
     return Effect.forEach(this.threads, (t) =>
       Effect.map(
         this.request<Extract<ToMain, { op: "stats" }>>(t.index, (id) => ({ op: "stats", id, gc })),
