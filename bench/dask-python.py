@@ -2,13 +2,15 @@
 benchmark (bench/ compares our TypeScript client with these figures, measured in the same
 run on the same cluster).
 
-    python3 bench/dask-python.py tcp://127.0.0.1:PORT SCENARIO [--n N]
+    python3 bench/dask-python.py tcp://127.0.0.1:PORT SCENARIO [--n N] [--warm-maps W] [--repeat R]
 
 Use the cluster's interpreter: /usr/bin/python3 for Dask 2022.12, the trixie root's
 (`chroot ROOT /usr/bin/python3 - ADDRESS SCENARIO < bench/dask-python.py`) for 2024.12.
 Prints one JSON object. Scenarios:
 
     map          client.map of N trivial tasks + gather: wall time, client process CPU time
+                 (after W untimed maps of N, default 1: as many as the Node clients run;
+                 the median of R timed maps with --repeat R, default 1)
     submit-loop  N one-by-one client.submit calls: time per submit call, then until all done
     roundtrip    one submit -> result round trip, median (and p90) over N (default 50)
     gather       gather of N (default 1000) keys already in memory
@@ -28,6 +30,7 @@ but no polling from outside.
 import argparse
 import json
 import operator
+import statistics
 import statistics
 import sys
 import time
@@ -65,20 +68,30 @@ def wait_empty(client, timeout=60.0):
         raise RuntimeError(f"cluster not empty after {timeout} s: {left} tasks, data {data}")
 
 
+WARM_MAPS = 1
+REPEAT = 1
+
+
 def scenario_map(client, n):
-    # One untimed map of the same size first, as the two Node clients warm up (their JIT).
-    warm = client.map(operator.add, range(n), [1] * n, pure=False)
-    client.gather(warm)
-    del warm
-    wait_empty(client)
-    t0, c0 = time.perf_counter(), time.process_time()
-    futures = client.map(operator.add, range(n), [1] * n, pure=False)
-    values = client.gather(futures)
-    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    assert values[-1] == n
-    del futures, values
-    wait_empty(client)
-    return {"n": n, "wall_s": wall, "cpu_s": cpu, "tasks_per_s": n / wall}
+    # Untimed maps of the same size first, as many as the two Node clients run to warm their JIT.
+    for _ in range(WARM_MAPS):
+        warm = client.map(operator.add, range(n), [1] * n, pure=False)
+        client.gather(warm)
+        del warm
+        wait_empty(client)
+    # REPEAT timed maps, the median of each figure reported (as the Node clients do).
+    walls, cpus = [], []
+    for _ in range(REPEAT):
+        t0, c0 = time.perf_counter(), time.process_time()
+        futures = client.map(operator.add, range(n), [1] * n, pure=False)
+        values = client.gather(futures)
+        walls.append(time.perf_counter() - t0)
+        cpus.append(time.process_time() - c0)
+        assert values[-1] == n
+        del futures, values
+        wait_empty(client)
+    wall, cpu = statistics.median(walls), statistics.median(cpus)
+    return {"n": n, "wall_s": wall, "cpu_s": cpu, "tasks_per_s": n / wall, "walls_s": walls, "cpus_s": cpus}
 
 
 def scenario_submit_loop(client, n):
@@ -147,7 +160,12 @@ def main():
     parser.add_argument("address")
     parser.add_argument("scenario", choices=[*SCENARIOS, "all"])
     parser.add_argument("--n", type=int, default=None)
+    parser.add_argument("--warm-maps", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
+    global WARM_MAPS, REPEAT
+    WARM_MAPS = args.warm_maps
+    REPEAT = max(1, args.repeat)
     import distributed
 
     client = Client(args.address, timeout=30)  # default client: `wait` needs one

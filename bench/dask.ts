@@ -9,7 +9,10 @@
  * the scheduler and worker processes):
  *
  *   map N        map + gather of N tasks: tasks/s, and client CPU µs per task
- *                (each client first runs one untimed map of the largest N: warm JITs)
+ *                (each client first runs `--warm-maps W` untimed maps of the largest N,
+ *                default 3, Python's process each map too: a Node client's JIT is still
+ *                compiling through its first 20–30k tasks, so fewer would time warm-up;
+ *                then `--repeat R` timed maps, default 3, and the medians are reported)
  *                (process.cpuUsage / time.process_time), default worker-saturation
  *                and, on a second scheduler, worker-saturation inf
  *   submit-loop  1,000 one-by-one submits: µs per submit call, then tasks/s until done
@@ -54,6 +57,19 @@ const only = args.includes("--versions") ? args[args.indexOf("--versions") + 1]!
 const oursOnly = args.includes("--ours-only") ? args[args.indexOf("--ours-only") + 1]!.split(",") : undefined
 const mapInfOnly = args.includes("--map-inf-only")
 const phaseSeconds = args.includes("--phase-timeout") ? Number(args[args.indexOf("--phase-timeout") + 1]) : 300
+/**
+ * Untimed maps of the largest N each client runs before the map rows. Measured on
+ * 2026-12-02 (2022.12, saturation inf, one process, ours and the floor alternating 10k
+ * maps after one warm-up map each), µs/task: ours 49.1, 33.7, 34.7, 33.4, 32.3 and in a
+ * second run 39.7, 39.0, 26.9, 25.7, 23.9; the floor 32.4, 29.5, 25.8, 27.1, 28.6 and
+ * 33.1, 22.7, 22.2, 24.4, 20.7. With one warm-up map the row timed our JIT, not our client.
+ */
+const warmMaps = args.includes("--warm-maps") ? Math.max(1, Number(args[args.indexOf("--warm-maps") + 1])) : 3
+/**
+ * Timed maps per client and map row (`--repeat R`, default 3): each figure is the median of
+ * R, in one run. A single 10k map's CPU varied by ±30% from one map to the next here.
+ */
+const repeat = args.includes("--repeat") ? Math.max(1, Number(args[args.indexOf("--repeat") + 1])) : 3
 
 // --- phase deadlines -------------------------------------------------------------------------
 
@@ -117,7 +133,11 @@ const pythonScenario = (version: DaskVersion, address: string, scenario: string,
       address,
       scenario,
       "--n",
-      String(n)
+      String(n),
+      "--warm-maps",
+      String(warmMaps),
+      "--repeat",
+      String(repeat)
     ])
     child.stdin!.end()
     let out = ""
@@ -191,14 +211,17 @@ const watcher = async (version: DaskVersion, address: string) => {
   proc.stderr!.on("data", (d) => (err += d))
   const nextLine = () =>
     new Promise<string>((resolve, reject) => {
+      // One exit listener per wait, removed once the line came (a run waits many times).
+      const exited = () => reject(new Error(`watcher exited:\n${err.slice(-2000)}`))
       const check = () => {
         if (lines.length > 0) {
           notify = undefined
+          proc.off("exit", exited)
           resolve(lines.shift()!)
         }
       }
       notify = check
-      proc.once("exit", () => reject(new Error(`watcher exited:\n${err.slice(-2000)}`)))
+      proc.once("exit", exited)
       check()
     })
   const ready = await nextLine()
@@ -256,15 +279,15 @@ const ours = (cluster: Cluster, w: Watcher, scenarios: ReadonlyArray<string>) =>
       )
 
     const results: Record<string, unknown> = {}
-    // Warm-up, as the Python side does (one task); with map rows, one untimed map of the
-    // largest N, as the floor and each Python map process do: a cold JIT is still compiling
-    // through the first ~20k tasks (measured 1k: 266, then 10k: 62.8, 52.1, 31.0, 31.2 µs/task).
+    // Warm-up, as the Python side does (one task); with map rows, `warmMaps` untimed maps of
+    // the largest N, as the floor and each Python map process do: a cold JIT is still compiling
+    // through the first 20–30k tasks (see `warmMaps`).
     yield* mark("warm-up")
     {
       const { scope } = yield* inScope(() => Effect.flatMap(Client.submit(add, 0, 1), Future.result))
       yield* closeAndWait(scope, "warm-up")
       const warm = warmMapSize(scenarios)
-      if (warm > 0) {
+      for (let i = 0; warm > 0 && i < warmMaps; i++) {
         const { scope: mapScope } = yield* inScope(() => Effect.flatMap(Client.map(add, range(warm), ones(warm)), (fs) => Client.gather(fs)))
         yield* closeAndWait(mapScope, `warm-up map:${warm}`)
       }
@@ -274,16 +297,21 @@ const ours = (cluster: Cluster, w: Watcher, scenarios: ReadonlyArray<string>) =>
       const n = Number(nText)
       yield* mark(scenario)
       if (name === "map") {
-        const t0 = performance.now()
-        const c0 = cpuMicros()
-        const { out: values, scope } = yield* inScope(() =>
-          Effect.flatMap(Client.map(add, range(n), ones(n)), (fs) => Client.gather(fs))
-        )
-        const wall = (performance.now() - t0) / 1000
-        const cpu = (cpuMicros() - c0) / 1e6
-        if (values[n - 1] !== n) throw new Error("wrong map result")
-        yield* closeAndWait(scope, scenario)
-        results[scenario] = { n, wall_s: wall, cpu_s: cpu, tasks_per_s: n / wall }
+        const walls: Array<number> = []
+        const cpus: Array<number> = []
+        for (let r = 0; r < repeat; r++) {
+          const t0 = performance.now()
+          const c0 = cpuMicros()
+          const { out: values, scope } = yield* inScope(() =>
+            Effect.flatMap(Client.map(add, range(n), ones(n)), (fs) => Client.gather(fs))
+          )
+          walls.push((performance.now() - t0) / 1000)
+          cpus.push((cpuMicros() - c0) / 1e6)
+          if (values[n - 1] !== n) throw new Error("wrong map result")
+          yield* closeAndWait(scope, scenario)
+        }
+        const wall = median(walls)
+        results[scenario] = { n, wall_s: wall, cpu_s: median(cpus), tasks_per_s: n / wall, walls_s: walls, cpus_s: cpus }
       } else if (name === "submit-loop") {
         const t0 = performance.now()
         const { out: futures, scope } = yield* inScope(() =>
@@ -348,25 +376,34 @@ const theirs = async (version: DaskVersion, cluster: Cluster, scenarios: Readonl
   return results
 }
 
-/** The floor client on the map scenarios (after a warm-up map of the largest N, as ours and Python have). */
+/** The floor client on the map scenarios (after `warmMaps` untimed maps of the largest N, as ours and Python have). */
 const floor = async (version: DaskVersion, cluster: Cluster, w: Watcher, scenarios: ReadonlyArray<string>) => {
-  const results: Record<string, { n: number; wall_s: number; cpu_s: number; tasks_per_s: number }> = {}
+  const results: Record<string, { n: number; wall_s: number; cpu_s: number; tasks_per_s: number; walls_s: Array<number>; cpus_s: Array<number> }> = {}
   phase(`${version} floor connect`)
   const client = await Floor.connect(cluster.address, version)
   try {
     const step = (n: number) => (stage: string) => phase(`${version} floor map:${n} ${stage}`)
     const warm = Math.max(100, warmMapSize(scenarios))
-    await client.map(warm, step(warm))
-    phase(`${version} floor map:${warm} release → empty`)
-    await w.waitEmpty()
+    for (let i = 0; i < warmMaps; i++) {
+      await client.map(warm, step(warm))
+      phase(`${version} floor map:${warm} release → empty`)
+      await w.waitEmpty()
+    }
     for (const scenario of scenarios) {
       const [name, nText] = scenario.split(":") as [string, string]
       if (name !== "map") continue
       const n = Number(nText)
-      const r = await client.map(n, step(n))
-      phase(`${version} floor ${scenario} release → empty`)
-      await w.waitEmpty()
-      results[scenario] = { n, ...r, tasks_per_s: n / r.wall_s }
+      const walls: Array<number> = []
+      const cpus: Array<number> = []
+      for (let i = 0; i < repeat; i++) {
+        const r = await client.map(n, step(n))
+        phase(`${version} floor ${scenario} release → empty`)
+        await w.waitEmpty()
+        walls.push(r.wall_s)
+        cpus.push(r.cpu_s)
+      }
+      const wall = median(walls)
+      results[scenario] = { n, wall_s: wall, cpu_s: median(cpus), tasks_per_s: n / wall, walls_s: walls, cpus_s: cpus }
     }
   } finally {
     client.close()

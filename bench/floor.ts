@@ -44,6 +44,10 @@ class Comm {
     })
   }
 
+  /** Frame lengths of the message being received, read once from its prelude. */
+  private lengths: Array<number> | undefined = undefined
+  private end = 0
+
   /**
    * Splits complete messages off the buffer. The size is taken from the
    * prelude's frame lengths, not from the leading u64: 2024.12 declares there
@@ -51,32 +55,47 @@ class Comm {
    * `_add_frames_header`), and a gather reply of msgpack values is such buffers.
    * Trusting the u64 left the rest of the reply in the buffer, read as the
    * next message's garbage length: the next gather waited forever.
+   *
+   * The prelude is read once per message and chunks are joined once it is
+   * complete: re-reading 20k frame lengths (as BigInts) and re-joining the
+   * buffer at every chunk of a gather reply made the floor quadratic in it.
    */
   private parse(): void {
     for (;;) {
-      if (this.size < 16) return
-      if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.size)]
-      const buf = this.chunks[0]!
-      const n = Number(buf.readBigUInt64LE(8))
-      let offset = 16 + 8 * n
-      if (this.size < offset) return
-      const lengths: Array<number> = new Array(n)
-      let end = offset
-      for (let i = 0; i < n; i++) end += lengths[i] = Number(buf.readBigUInt64LE(16 + 8 * i))
-      if (this.size < end) return
-      const frames: Array<Buffer> = new Array(n)
-      for (let i = 0; i < n; i++) {
+      if (this.lengths === undefined) {
+        if (this.size < 16) return
+        const head = this.join()
+        const n = u64(head, 8)
+        if (this.size < 16 + 8 * n) return
+        const lengths: Array<number> = new Array(n)
+        let end = 16 + 8 * n
+        for (let i = 0; i < n; i++) end += lengths[i] = u64(head, 16 + 8 * i)
+        this.lengths = lengths
+        this.end = end
+      }
+      if (this.size < this.end) return
+      const buf = this.join()
+      const lengths = this.lengths
+      const frames: Array<Buffer> = new Array(lengths.length)
+      let offset = 16 + 8 * lengths.length
+      for (let i = 0; i < lengths.length; i++) {
         frames[i] = buf.subarray(offset, offset + lengths[i]!)
         offset += lengths[i]!
       }
-      const rest = buf.subarray(end)
+      const rest = buf.subarray(this.end)
       this.chunks = rest.length > 0 ? [rest] : []
       this.size = rest.length
+      this.lengths = undefined
       const waiter = this.waiting.shift()
       if (waiter !== undefined) waiter(frames)
       else if (this.onMessage !== undefined) this.onMessage(frames)
       else this.inbox.push(frames)
     }
+  }
+
+  private join(): Buffer {
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks, this.size)]
+    return this.chunks[0]!
   }
 
   /** The next message (when no `onMessage` is set). */
@@ -103,6 +122,9 @@ class Comm {
     this.socket.destroy()
   }
 }
+
+/** A little-endian u64 that fits a double (frame counts and lengths do). */
+const u64 = (b: Buffer, at: number): number => b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 2 ** 32
 
 const ADD = pickleGlobal("operator", "add")
 const ADD_GLOBAL = new PyGlobal("operator", "add")

@@ -229,6 +229,19 @@ const FLAG_BITS = 3
 const SLOT_SHIFT = 2
 
 /**
+ * An empty array already of object elements. Started as `[]` (small-integer
+ * elements), a bag's first push changed its elements kind, which the
+ * optimized submit loop, fed by the previous bag, had not seen: it
+ * deoptimized ("not a Smi") and was recompiled on every map (~25 ms of
+ * compiler time per 10k-task map on Dask).
+ */
+const emptyItems = (): Array<FutureImpl<any, any> | undefined> => {
+  const items: Array<FutureImpl<any, any> | undefined> = [undefined]
+  items.length = 0
+  return items
+}
+
+/**
  * The handles one scope holds for one client; `closed` once the scope's
  * finalizer ran. An array, not a Set: a handle costs one slot, not a hash
  * entry. Each handle knows its slot (in `flags`); a release empties the slot
@@ -239,7 +252,7 @@ const SLOT_SHIFT = 2
 export class Bag {
   closed = false
   constructor(readonly client: ClientImpl) {}
-  private items: Array<FutureImpl<any, any> | undefined> = []
+  private items = emptyItems()
   private empty = 0
   add(f: FutureImpl<any, any>): void {
     f.flags = (f.flags & FLAG_BITS) | (this.items.length << SLOT_SHIFT)
@@ -268,7 +281,7 @@ export class Bag {
   /** Empties the bag; returns what it held (with empty slots: callers skip them). */
   takeAll(): ReadonlyArray<FutureImpl<any, any> | undefined> {
     const items = this.items
-    this.items = []
+    this.items = emptyItems()
     this.empty = 0
     return items
   }
@@ -441,21 +454,34 @@ export const waitAll = (futures: ReadonlyArray<FutureImpl<any, any>>): Effect.Ef
     while (first < futures.length && futures[first]!.state.done) first++
     if (first === futures.length) return Effect.void
     return Effect.async<void>((resume) => {
-      // Each state once (`listen` refuses a second add of this listener): an array, no Set of states.
-      const states: Array<KeyState> = []
       let remaining = 0
       const listener = () => {
         if (--remaining === 0) resume(Effect.void)
       }
-      for (let i = first; i < futures.length; i++) {
-        const st = futures[i]!.state
-        if (st.listen(listener)) remaining = states.push(st)
-      }
-      return Effect.sync(() => {
-        for (const st of states) st.unlisten(listener)
-      })
+      const states = listenAll(futures, first, listener)
+      remaining = states.length
+      return Effect.sync(() => unlistenAll(states, listener))
     })
   })
+
+/**
+ * Adds `listener` to the state of each future from `first` on, each state
+ * once (`listen` refuses a second add): an array, no Set of states. Top-level
+ * functions, not loops in `waitAll`'s per-call closures: those were compiled
+ * again for every wait.
+ */
+const listenAll = (futures: ReadonlyArray<FutureImpl<any, any>>, first: number, listener: () => void): Array<KeyState> => {
+  const states: Array<KeyState> = []
+  for (let i = first; i < futures.length; i++) {
+    const st = futures[i]!.state
+    if (st.listen(listener)) states.push(st)
+  }
+  return states
+}
+
+const unlistenAll = (states: ReadonlyArray<KeyState>, listener: () => void): void => {
+  for (const st of states) st.unlisten(listener)
+}
 
 /**
  * Where a session delivers reports: a plain array, processed once per
@@ -996,88 +1022,100 @@ export class ClientImpl {
     UnsupportedTaskError | CancelledError | InvalidOptionsError | ClientClosedError | SchedulerError,
     Scope.Scope
   > {
-    const body = (bag: Bag, fiber: Fiber.RuntimeFiber<any, any>): Effect.Effect<Array<FutureImpl<A, any>>, UnsupportedTaskError | CancelledError | InvalidOptionsError | SchedulerError> => {
-      const unsupported = this.session.check(task)
-      if (unsupported !== undefined) return Effect.fail(unsupported)
-      const options = taskOptions(call?.options)
-      if (options instanceof InvalidOptionsError) return Effect.fail(options)
-      const badKeys = checkKeys(call?.key, argLists.length, call?.single ?? false)
-      if (badKeys !== undefined) return Effect.fail(badKeys)
-      const explicit = call?.key
-      const prefix = typeof explicit === "string" ? explicit : task.name
-      const pure = call?.pure ?? task.pure
-      const n = argLists.length
-      // Compute every key (and the backend's prepared form) before taking any reference, so a bad argument leaks nothing.
-      const keys: Array<Key> = new Array(n)
-      const args: Array<ReadonlyArray<unknown>> = new Array(n)
-      const dependencies: Array<ReadonlyArray<Key>> = new Array(n)
-      const prepared: Array<unknown> = new Array(n)
-      // One Deps until a task has some: most tasks of a map have none.
-      let deps = new Deps()
-      for (let i = 0; i < n; i++) {
-        if (deps.keys.length > 0) deps = new Deps()
-        const a = replaceFutures(argLists[i], deps, 0) as ReadonlyArray<unknown>
-        for (const dep of deps.futures) {
-          // As Dask: a cancelled (or released) future cannot be a dependency.
-          if (dep.state.status === "cancelled") return Effect.fail(dep.state.failure() as CancelledError)
-          // A future of a client on another scheduler names a key this one never had (it would wait, or be "lost").
-          if (dep.client !== this && dep.client.address !== this.address) {
-            return Effect.fail(
-              new UnsupportedTaskError({
-                task: task.name,
-                backend: this.address,
-                message:
-                  `argument future ${dep.state.key} belongs to a client of ${dep.client.address}, not of ${this.address}: gather its value and pass that instead`
-              })
-            )
-          }
-          // A graph on the stream could reach the scheduler before the scatter RPC that creates its dependency.
-          if (dep.state.scattering) return Effect.zipRight(waitAll([dep]), Effect.suspend(() => body(bag, fiber)))
-          if (dep.state.unconfirmed) return this.confirmThen(dep.state, () => body(bag, fiber))
+    return this.inScope((bag, fiber) => this.submitIn<A>(task, argLists, call, bag, fiber))
+  }
+
+  /**
+   * `submitMany` in the caller's scope. A method, not a closure made per
+   * call: each new closure got its own optimized code, so every 10k-task map
+   * compiled this loop again (twice, with on-stack replacement: ~25 ms).
+   */
+  private submitIn<A>(
+    task: Task.Any,
+    argLists: ReadonlyArray<ReadonlyArray<unknown>>,
+    call: SubmitCall | undefined,
+    bag: Bag,
+    fiber: Fiber.RuntimeFiber<any, any>
+  ): Effect.Effect<Array<FutureImpl<A, any>>, UnsupportedTaskError | CancelledError | InvalidOptionsError | SchedulerError> {
+    const unsupported = this.session.check(task)
+    if (unsupported !== undefined) return Effect.fail(unsupported)
+    const options = taskOptions(call?.options)
+    if (options instanceof InvalidOptionsError) return Effect.fail(options)
+    const badKeys = checkKeys(call?.key, argLists.length, call?.single ?? false)
+    if (badKeys !== undefined) return Effect.fail(badKeys)
+    const explicit = call?.key
+    const prefix = typeof explicit === "string" ? explicit : task.name
+    const pure = call?.pure ?? task.pure
+    const n = argLists.length
+    // Compute every key (and the backend's prepared form) before taking any reference, so a bad argument leaks nothing.
+    const keys: Array<Key> = new Array(n)
+    const args: Array<ReadonlyArray<unknown>> = new Array(n)
+    const dependencies: Array<ReadonlyArray<Key>> = new Array(n)
+    const prepared: Array<unknown> = new Array(n)
+    // One Deps until a task has some: most tasks of a map have none.
+    let deps = new Deps()
+    for (let i = 0; i < n; i++) {
+      if (deps.keys.length > 0) deps = new Deps()
+      const a = replaceFutures(argLists[i], deps, 0) as ReadonlyArray<unknown>
+      for (const dep of deps.futures) {
+        // As Dask: a cancelled (or released) future cannot be a dependency.
+        if (dep.state.status === "cancelled") return Effect.fail(dep.state.failure() as CancelledError)
+        // A future of a client on another scheduler names a key this one never had (it would wait, or be "lost").
+        if (dep.client !== this && dep.client.address !== this.address) {
+          return Effect.fail(
+            new UnsupportedTaskError({
+              task: task.name,
+              backend: this.address,
+              message:
+                `argument future ${dep.state.key} belongs to a client of ${dep.client.address}, not of ${this.address}: gather its value and pass that instead`
+            })
+          )
         }
-        const p = this.session.prepare(task, a)
-        if (p instanceof UnsupportedTaskError) return Effect.fail(p)
-        // As Dask: an explicit key as is (`submit(key=)`, a `map` key list), else `prefix-<token>`.
-        keys[i] = typeof explicit === "string" && call?.single === true
-          ? explicit
-          : Array.isArray(explicit)
-          ? explicit[i]!
-          : pure
-          ? makeKey(prefix, tokenize([task.name, task.python ?? null, a]))
-          : this.keys.next(prefix)
-        args[i] = a
-        dependencies[i] = deps.keys.length > 0 ? deps.keys : NO_KEYS
-        prepared[i] = p
+        // A graph on the stream could reach the scheduler before the scatter RPC that creates its dependency.
+        if (dep.state.scattering) return Effect.zipRight(waitAll([dep]), Effect.suspend(() => this.submitIn<A>(task, argLists, call, bag, fiber)))
+        if (dep.state.unconfirmed) return this.confirmThen(dep.state, () => this.submitIn<A>(task, argLists, call, bag, fiber))
       }
-      const specs: Array<TaskSpec> = []
-      const wanted: Array<Key> = []
-      const out: Array<FutureImpl<A, any>> = new Array(n)
-      for (let i = 0; i < n; i++) {
-        const key = keys[i]!
-        const existing = this.states.get(key)
-        const st = this.ref(key, false)
-        if (existing === undefined) {
-          const spec: { -readonly [K in keyof TaskSpec]: TaskSpec[K] } = { key, task, args: args[i]!, dependencies: dependencies[i]! }
-          if (prepared[i] !== undefined) spec.prepared = prepared[i]
-          if (options !== undefined) spec.options = options
-          specs.push(spec)
-          wanted.push(key)
-        }
-        const f = this.newHandle<A>(st, task.result, fiber)
-        f.bag = bag
-        bag.add(f)
-        out[i] = f
-      }
-      if (specs.length > 0) {
-        const failed = this.session.send({ _tag: "UpdateGraph", tasks: specs, keys: wanted })
-        if (failed !== undefined) {
-          this.unsubmit(out, bag)
-          return Effect.fail(failed)
-        }
-      }
-      return Effect.succeed(out)
+      const p = this.session.prepare(task, a)
+      if (p instanceof UnsupportedTaskError) return Effect.fail(p)
+      // As Dask: an explicit key as is (`submit(key=)`, a `map` key list), else `prefix-<token>`.
+      keys[i] = typeof explicit === "string" && call?.single === true
+        ? explicit
+        : Array.isArray(explicit)
+        ? explicit[i]!
+        : pure
+        ? makeKey(prefix, tokenize([task.name, task.python ?? null, a]))
+        : this.keys.next(prefix)
+      args[i] = a
+      dependencies[i] = deps.keys.length > 0 ? deps.keys : NO_KEYS
+      prepared[i] = p
     }
-    return this.inScope(body)
+    const specs: Array<TaskSpec> = []
+    const wanted: Array<Key> = []
+    const out: Array<FutureImpl<A, any>> = new Array(n)
+    for (let i = 0; i < n; i++) {
+      const key = keys[i]!
+      const existing = this.states.get(key)
+      const st = this.ref(key, false)
+      if (existing === undefined) {
+        const spec: { -readonly [K in keyof TaskSpec]: TaskSpec[K] } = { key, task, args: args[i]!, dependencies: dependencies[i]! }
+        if (prepared[i] !== undefined) spec.prepared = prepared[i]
+        if (options !== undefined) spec.options = options
+        specs.push(spec)
+        wanted.push(key)
+      }
+      const f = this.newHandle<A>(st, task.result, fiber)
+      f.bag = bag
+      bag.add(f)
+      out[i] = f
+    }
+    if (specs.length > 0) {
+      const failed = this.session.send({ _tag: "UpdateGraph", tasks: specs, keys: wanted })
+      if (failed !== undefined) {
+        this.unsubmit(out, bag)
+        return Effect.fail(failed)
+      }
+    }
+    return Effect.succeed(out)
   }
 
   /**
@@ -1182,41 +1220,54 @@ export class ClientImpl {
     futures: ReadonlyArray<FutureImpl<A, any>>,
     errors: "raise" | "skip"
   ): Effect.Effect<Array<A>, FutureError> {
-    return Effect.flatMap(waitAll(futures), () => {
-      const keys: Array<Key> = []
-      const seen = new Set<Key>()
-      for (const f of futures) {
-        const st = f.state
-        if (st.status === "finished") {
-          if (!seen.has(f.key)) {
-            seen.add(f.key)
-            keys.push(f.key)
-          }
-        } else if (errors === "raise") {
-          return Effect.fail(st.failure() ?? new CancelledError({ key: f.key, reason: st.status }))
+    return Effect.flatMap(waitAll(futures), () => this.gatherDone(futures, errors))
+  }
+
+  /**
+   * `gather` once every future is done. This and `gatherResults` are methods,
+   * not closures made per call: a new closure gets its own optimized code, so
+   * each 10k-key gather compiled these loops again.
+   */
+  private gatherDone<A>(futures: ReadonlyArray<FutureImpl<A, any>>, errors: "raise" | "skip"): Effect.Effect<Array<A>, FutureError> {
+    const keys: Array<Key> = []
+    const seen = new Set<Key>()
+    for (const f of futures) {
+      const st = f.state
+      if (st.status === "finished") {
+        if (!seen.has(f.key)) {
+          seen.add(f.key)
+          keys.push(f.key)
         }
+      } else if (errors === "raise") {
+        return Effect.fail(st.failure() ?? new CancelledError({ key: f.key, reason: st.status }))
       }
-      if (this.closed) return Effect.fail(new ClientClosedError({ clientId: this.id }))
-      if (keys.length === 0) return Effect.succeed([])
-      return Effect.flatMap(this.session.gather(keys), (values): Effect.Effect<Array<A>, FutureError> => {
-        const results: Array<A> = []
-        for (const f of futures) {
-          if (f.state.status !== "finished" && errors === "skip") continue
-          if (!values.has(f.key)) return Effect.fail(new LostDataError({ key: f.key }))
-          const value = values.get(f.key)
-          if (f.schema === undefined) {
-            results.push(value as A)
-          } else {
-            const decoded = Schema.decodeUnknownEither(f.schema)(value)
-            if (decoded._tag === "Left") {
-              return Effect.fail(new DecodeError({ serializer: "schema", message: decoded.left.message }))
-            }
-            results.push(decoded.right)
-          }
+    }
+    if (this.closed) return Effect.fail(new ClientClosedError({ clientId: this.id }))
+    if (keys.length === 0) return Effect.succeed([])
+    return Effect.flatMap(this.session.gather(keys), (values) => this.gatherResults(futures, errors, values))
+  }
+
+  private gatherResults<A>(
+    futures: ReadonlyArray<FutureImpl<A, any>>,
+    errors: "raise" | "skip",
+    values: ReadonlyMap<Key, unknown>
+  ): Effect.Effect<Array<A>, FutureError> {
+    const results: Array<A> = []
+    for (const f of futures) {
+      if (f.state.status !== "finished" && errors === "skip") continue
+      if (!values.has(f.key)) return Effect.fail(new LostDataError({ key: f.key }))
+      const value = values.get(f.key)
+      if (f.schema === undefined) {
+        results.push(value as A)
+      } else {
+        const decoded = Schema.decodeUnknownEither(f.schema)(value)
+        if (decoded._tag === "Left") {
+          return Effect.fail(new DecodeError({ serializer: "schema", message: decoded.left.message }))
         }
-        return Effect.succeed(results)
-      })
-    })
+        results.push(decoded.right)
+      }
+    }
+    return Effect.succeed(results)
   }
 
   cancel(futures: ReadonlyArray<FutureImpl<any, any>>, force: boolean): Effect.Effect<void> {

@@ -34,7 +34,7 @@ import { DecodeBudget } from "../wire/budget.js"
 import type { Address, CommError, ConnectionClosedError } from "../wire/connection.js"
 import * as Extensions from "./extensions.js"
 import * as Graph from "./graph.js"
-import { checkValue, deserialize, deserializeOr, isPlainObject, Normalized, sameBytes, Serialized, ToPickleBytes, ToSerialize } from "../wire/message.js"
+import { checkValue, deserialize, deserializeOr, isPlainObject, Normalized, NormalizedOp, sameBytes, Serialized, ToPickleBytes, ToSerialize } from "../wire/message.js"
 import { pickledTypeName } from "../wire/pickle.js"
 import * as Rpc from "../wire/rpc.js"
 import * as Stream from "./stream.js"
@@ -91,6 +91,33 @@ const entries = (u: unknown): Array<readonly [Key, unknown]> => {
 }
 
 const unexpected = Extensions.unexpected
+
+/**
+ * One gathered value into `into`; a value the worker could not serialize
+ * (`serializer: "error"`) goes to `retry` when given. A top-level function,
+ * not a closure made per gather: each new closure was compiled again.
+ */
+const decodeOne = (
+  key: Key,
+  value: unknown,
+  budget: DecodeBudget,
+  into: Map<Key, unknown>,
+  retry: Array<Key> | undefined
+): DecodeError | undefined => {
+  if (!(value instanceof Serialized)) {
+    into.set(key, value)
+    return undefined
+  }
+  const decoded = deserializeOr(value, budget)
+  if (!(decoded instanceof DecodeError)) {
+    into.set(key, decoded)
+  } else if (retry !== undefined && field(value.header, "serializer") === "error") {
+    retry.push(key)
+  } else {
+    return decoded
+  }
+  return undefined
+}
 
 const versionsOf = (pool: Rpc.Pool): Effect.Effect<{ readonly reply: unknown; readonly dialect: Dialect }, SchedulerError> =>
   Effect.flatMap(call(pool, { op: "versions" }), (reply) =>
@@ -394,9 +421,14 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
           const op = encoded.right
           // 2022.12 run_specs hold only values `prepareCall` normalized: packed without another
           // walk, unless a pickled task (a sub-frame) is among them.
-          if (dialect.graph === "2022.12") {
-            if (!Graph.hasPickledRunSpec(op)) op["tasks"] = new Normalized(op["tasks"])
-            // Key strings only: nothing to walk.
+          if (dialect.graph === "2022.12" && !Graph.hasPickledRunSpec(op)) {
+            // Dependencies and keys are key strings, `op` and `client` strings: an op without
+            // scheduling fields (user numbers, walked for 64-bit integers) needs no walk at all.
+            if (Graph.isPlainGraphOp(op)) {
+              outbox.push(new NormalizedOp("update-graph", op) as unknown as Stream.Op)
+              return undefined
+            }
+            op["tasks"] = new Normalized(op["tasks"])
             op["dependencies"] = new Normalized(op["dependencies"])
             op["keys"] = new Normalized(op["keys"])
           }
@@ -452,31 +484,16 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
     ): Effect.Effect<void, DecodeError> => {
       // One budget for the values of one reply.
       const budget = new DecodeBudget(options.maxDecodedBytes)
-      const one = (key: Key, value: unknown): DecodeError | undefined => {
-        if (!(value instanceof Serialized)) {
-          into.set(key, value)
-          return undefined
-        }
-        const decoded = deserializeOr(value, budget)
-        if (!(decoded instanceof DecodeError)) {
-          into.set(key, decoded)
-        } else if (retry !== undefined && field(value.header, "serializer") === "error") {
-          retry.push(key)
-        } else {
-          return decoded
-        }
-        return undefined
-      }
       // A reply of string keys is a plain object: its keys, not an array of pairs per value.
       if (isPlainObject(data)) {
         for (const key of Object.keys(data)) {
-          const failed = one(key, data[key])
+          const failed = decodeOne(key, data[key], budget, into, retry)
           if (failed !== undefined) return Effect.fail(failed)
         }
         return Effect.void
       }
       for (const [key, value] of entries(data)) {
-        const failed = one(key, value)
+        const failed = decodeOne(key, value, budget, into, retry)
         if (failed !== undefined) return Effect.fail(failed)
       }
       return Effect.void
