@@ -327,8 +327,10 @@ print(json.dumps({"ok": ok, "partial": {"status": partial["status"], "keys": {k:
       // Holds the only slot while the others arrive, so the worker's own ordering decides.
       const block = yield* Client.submitWith(T.slowInc, [2_000, 0], { workers: [nodes[1]!] })
       yield* Effect.sleep("500 millis")
-      const low = yield* Client.mapWith(T.slowInc, [[1, 1, 1], [1, 2, 3]], { workers: [nodes[1]!], priority: -10 })
-      const high = yield* Client.submitWith(T.slowInc, [1, 100], { workers: [nodes[1]!], priority: 10 })
+      // 200 ms each: results are gathered concurrently, so tasks finishing within a few ms of each
+      // other (1 ms tasks did) could come back in any order, whatever order the worker ran them in.
+      const low = yield* Client.mapWith(T.slowInc, [[200, 200, 200], [1, 2, 3]], { workers: [nodes[1]!], priority: -10 })
+      const high = yield* Client.submitWith(T.slowInc, [200, 100], { workers: [nodes[1]!], priority: 10 })
       const done: Array<string> = []
       yield* Effect.forEach([high, ...low], (f) => Effect.tap(Future.result(f), () => Effect.sync(() => done.push(f.key))), { concurrency: "unbounded" })
       return { done, high: high.key, block: block.key }
