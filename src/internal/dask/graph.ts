@@ -698,18 +698,3 @@ export const hasPickledRunSpec = (message: Record<string, unknown>): boolean => 
   for (const spec of (message["tasks"] as Map<string, unknown>).values()) if (spec instanceof ToPickleBytes) return true
   return false
 }
-
-const PLAIN_GRAPH_FIELDS = new Set(["op", "tasks", "dependencies", "keys", "client"])
-
-/**
- * True when a 2022.12 `update-graph` from {@link updateGraph2022} carries
- * only its graph (no retries, priorities, restrictions, resources or FIFO
- * timeout): with run_specs free of pickled tasks, every field is then in its
- * msgpack form already.
- *
- * @internal
- */
-export const isPlainGraphOp = (message: Record<string, unknown>): boolean => {
-  for (const field in message) if (!PLAIN_GRAPH_FIELDS.has(field)) return false
-  return true
-}

@@ -34,7 +34,7 @@ import { DecodeBudget } from "../wire/budget.js"
 import type { Address, CommError, ConnectionClosedError } from "../wire/connection.js"
 import * as Extensions from "./extensions.js"
 import * as Graph from "./graph.js"
-import { checkValue, deserialize, deserializeOr, isPlainObject, Normalized, NormalizedOp, sameBytes, Serialized, ToPickleBytes, ToSerialize } from "../wire/message.js"
+import { checkValue, deserialize, deserializeOr, isPlainObject, normalizeValue, NormalizedOp, sameBytes, Serialized, ToPickleBytes, ToSerialize } from "../wire/message.js"
 import { pickledTypeName } from "../wire/pickle.js"
 import * as Rpc from "../wire/rpc.js"
 import * as Stream from "./stream.js"
@@ -419,18 +419,18 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
             : Graph.updateGraph2024(message.tasks, message.keys, clientId, placement)
           if (Either.isLeft(encoded)) return encoded.left
           const op = encoded.right
-          // 2022.12 run_specs hold only values `prepareCall` normalized: packed without another
-          // walk, unless a pickled task (a sub-frame) is among them.
+          // 2022.12 run_specs hold only values `prepareCall` normalized, and dependencies and keys
+          // are key strings: unless a pickled task (a sub-frame) is among them, the op goes whole,
+          // packed without a walk. Only its other fields (scheduling options: user numbers, for
+          // 64-bit integers) are walked, here.
           if (dialect.graph === "2022.12" && !Graph.hasPickledRunSpec(op)) {
-            // Dependencies and keys are key strings, `op` and `client` strings: an op without
-            // scheduling fields (user numbers, walked for 64-bit integers) needs no walk at all.
-            if (Graph.isPlainGraphOp(op)) {
-              outbox.push(new NormalizedOp("update-graph", op) as unknown as Stream.Op)
+            const { dependencies, keys, tasks, ...fields } = op
+            const normalized = normalizeValue(fields)
+            if (typeof normalized !== "string") {
+              const whole = { ...(normalized.value as Record<string, unknown>), tasks, dependencies, keys }
+              outbox.push(new NormalizedOp("update-graph", whole) as unknown as Stream.Op)
               return undefined
             }
-            op["tasks"] = new Normalized(op["tasks"])
-            op["dependencies"] = new Normalized(op["dependencies"])
-            op["keys"] = new Normalized(op["keys"])
           }
           outbox.push(op as Stream.Op)
           return undefined

@@ -548,8 +548,8 @@ const OWN = 2
  * With `frames` (a message being encoded), the wrappers ({@link Serialized},
  * {@link Pickled}, {@link ToSerialize}, {@link ToPickleBytes}) become
  * `{"__Serialized__"|"__Pickled__": i}` markers with their sub-frames
- * appended, and {@link Normalized} values are taken as they are. Without
- * `frames` (a user value), those are refused like any class instance.
+ * appended. Without `frames` (a user value), those are refused like any
+ * class instance.
  *
  * Refuses (UnsendableError, a TypeError, its path filled in as it unwinds)
  * what msgpack cannot carry faithfully.
@@ -654,7 +654,6 @@ const walk = (value: unknown, flags: number, frames: Array<Uint8Array> | undefin
       frames.push(packr.pack(walkAt(header, 0, "sub-header")), value.bytes)
       return { "__Serialized__": offset }
     }
-    if (value instanceof Normalized) return value.value
   }
   const name = (Object.getPrototypeOf(value) as { constructor?: { name?: string } } | null)?.constructor?.name ?? "object"
   throw new UnsendableError(
@@ -664,16 +663,16 @@ const walk = (value: unknown, flags: number, frames: Array<Uint8Array> | undefin
 
 /**
  * A list of ops (a stream batch): a {@link NormalizedOp} is taken as it is,
- * the others are walked. Out of `walk`
- * on purpose: a whole-op wrapper reaching `walk` once per map was a branch
- * its optimized code had no feedback for, and each map deoptimized and
- * recompiled it (measured 7–11 ms of compiler time per 10k-task map).
+ * the others are walked. Out of `walk` on purpose: pre-normalized fields of
+ * an `update-graph` reaching `walk` once per map were a branch its optimized
+ * code had no feedback for, and each map deoptimized and recompiled it
+ * (measured 7–11 ms of compiler time per 10k-task map).
  */
 const walkBatch = (ops: ReadonlyArray<unknown>, frames: Array<Uint8Array>): Array<unknown> => {
   const out: Array<unknown> = new Array(ops.length)
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i]
-    if (op instanceof Normalized) {
+    if (op instanceof NormalizedOp) {
       out[i] = op.value
       continue
     }
@@ -719,8 +718,8 @@ export const checkValue = (value: unknown): string | undefined => {
 export const encodeMsgpack = (value: unknown): Uint8Array => packr.pack(walkAt(value, 0, "value"))
 
 /**
- * A value already normalized (by {@link normalizeValue}): `encodeMessage`
- * packs it as it is, without walking it again.
+ * A value in its msgpack form, from {@link normalizeValue}; as a whole
+ * stream op, a {@link NormalizedOp}.
  *
  * @internal
  */
