@@ -4,6 +4,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Either } from "effect"
+import { Unpackr } from "msgpackr"
 import { DecodeError, ProtocolError, UnsupportedTaskError } from "../src/Errors.js"
 import { KeyRef, type TaskSpec } from "../src/Scheduler.js"
 import * as Task from "../src/Task.js"
@@ -152,6 +153,23 @@ describe("msgpack messages", () => {
     assert.strictEqual(hex(encodeMsgpack(2 ** 31)), "ce80000000")
     assert.strictEqual(hex(encodeMsgpack(1.5)), "cb3ff8000000000000")
     assert.strictEqual(right(decodeMsgpack(encodeMsgpack(2 ** 40))), 2 ** 40)
+  })
+
+  it("decodes every scalar encoding as msgpackr does (the one-scalar fast path included)", () => {
+    const reference = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: "auto" as "number" })
+    const encodings = [
+      "00", "7f", "e0", "ff", "c0", "c2", "c3", "cc00", "ccff", "cd0100", "cdffff", "ce00010000", "ceffffffff",
+      "d080", "d0ff", "d18000", "d1ffff", "d280000000", "d2ffffffff", "d27fffffff",
+      "cb3ff8000000000000", "cb8000000000000000", "cb7ff8000000000000", "cbfff0000000000000", "cb0000000000000001",
+      "ca3fc00000", "cf0000000100000000", "cfffffffffffffffff", "d3ffffffffffffffff", "d38000000000000000"
+    ]
+    for (const h of encodings) {
+      const ours = right(decodeMsgpack(bytes(h)))
+      const theirs = reference.unpack(bytes(h))
+      assert.isTrue(Object.is(ours, theirs), `${h}: ${String(ours)} vs ${String(theirs)}`)
+    }
+    // A scalar followed by more bytes is not one value.
+    for (const h of ["cc0000", "cd01", "ce000100", "cb3ff80000000000", "d000ff"]) assert.isTrue(Either.isLeft(decodeMsgpack(bytes(h))), h)
   })
 
   it("decodes maps with non-string keys (2024 tuple/int keys) into Maps, others into objects", () => {

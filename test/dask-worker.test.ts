@@ -406,6 +406,41 @@ print(json.dumps(client.run_on_scheduler(ages, workers=${JSON.stringify(nodes)})
   })
 })
 
+describe.each(versions)("a Node worker joining a Python-only cluster (Dask %s)", (version) => {
+  const a = available(version)
+  if (!a.ok) {
+    it.skip(`skipped: ${a.reason}`, () => {})
+    return
+  }
+  let cluster: Cluster
+  beforeAll(async () => {
+    // Eager assignment: the scheduler would hand the idle newcomer its share of Python tasks.
+    cluster = await startCluster(version, { workers: 1, schedulerConfig: { "distributed.scheduler.worker-saturation": "inf" } })
+  }, 90_000)
+  afterAll(() => cluster?.stop(), 30_000)
+
+  it("the client learns of it from the scheduler's worker events, not from a poll: Python tasks stay off it", async () => {
+    const python = cluster.workers[0]!
+    const out = await runWith(cluster, Effect.gen(function*() {
+      // Connected (and placed) while the cluster has no Node worker: nothing to keep Python tasks off.
+      const before = yield* Client.map(pyAdd, [1, 2], [1, 1])
+      yield* Client.gather(before)
+      const node = yield* Effect.promise(() => cluster.addNodeWorker({ tasks: [TASKS], nthreads: 1 }))
+      // Well inside the backstop look (10 s): only the add-worker event can have told the client.
+      yield* Effect.sleep("1500 millis")
+      const fs = yield* Client.map(pyAdd, Array.from({ length: 40 }, (_, i) => i), Array.from({ length: 40 }, () => 1))
+      const values = yield* Client.gather(fs)
+      const whoHas = yield* Client.whoHas(fs)
+      const js = yield* Client.map(T.add, [1, 2, 3], [10, 10, 10])
+      return { node: node.address, values, whoHas, jsValues: yield* Client.gather(js), jsWhoHas: yield* Client.whoHas(js) }
+    }))
+    assert.deepStrictEqual(out.values, Array.from({ length: 40 }, (_, i) => i + 1))
+    for (const [key, holders] of Object.entries(out.whoHas)) assert.deepStrictEqual(holders, [python], key)
+    assert.deepStrictEqual(out.jsValues, [11, 12, 13])
+    for (const holders of Object.values(out.jsWhoHas)) assert.deepStrictEqual(holders, [out.node])
+  }, 60_000)
+})
+
 /** Steal requests the scheduler's work-stealing extension has made so far. */
 const stealCount = (cluster: Cluster) =>
   cluster.py<number>(`

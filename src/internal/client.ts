@@ -230,16 +230,18 @@ const SLOT_SHIFT = 2
 
 /**
  * An empty array already of object elements. Started as `[]` (small-integer
- * elements), a bag's first push changed its elements kind, which the
- * optimized submit loop, fed by the previous bag, had not seen: it
- * deoptimized ("not a Smi") and was recompiled on every map (~25 ms of
- * compiler time per 10k-task map on Dask).
+ * elements), an array's first push changed its elements kind, which the
+ * optimized loop filling it, fed by the previous call's array, had not seen:
+ * it deoptimized ("not a Smi") and was recompiled on every map (~25 ms of
+ * compiler time per 10k-task map on Dask). For arrays that loops fill.
  */
-const emptyItems = (): Array<FutureImpl<any, any> | undefined> => {
-  const items: Array<FutureImpl<any, any> | undefined> = [undefined]
+const emptyObjects = <A>(): Array<A> => {
+  const items: Array<A> = [undefined as A]
   items.length = 0
   return items
 }
+
+const emptyItems = (): Array<FutureImpl<any, any> | undefined> => emptyObjects()
 
 /**
  * The handles one scope holds for one client; `closed` once the scope's
@@ -395,6 +397,62 @@ class Deps {
 }
 
 const NO_KEYS: ReadonlyArray<Key> = Object.freeze([])
+
+/** How a submission names its keys (see `prepareAll`). */
+interface Naming {
+  readonly prefix: string
+  /** `submit(key=)`: the prefix is the key. */
+  readonly single: boolean
+  /** A `map` key list. */
+  readonly keys: ReadonlyArray<Key> | undefined
+  /** Keys from a token of the task and its arguments, else `prefix-<counter>`. */
+  readonly pure: boolean
+}
+
+/** The distinct keys of the finished futures, or (with `raise`) the failure of the first that is not. */
+const finishedKeys = (
+  futures: ReadonlyArray<FutureImpl<any, any>>,
+  errors: "raise" | "skip",
+  keys: Array<Key>,
+  seen: Set<Key>
+): Array<Key> | FutureError => {
+  for (let i = 0; i < futures.length; i++) {
+    const f = futures[i]!
+    const st = f.state
+    if (st.status === "finished") {
+      if (!seen.has(f.key)) {
+        seen.add(f.key)
+        keys.push(f.key)
+      }
+    } else if (errors === "raise") {
+      return st.failure() ?? new CancelledError({ key: f.key, reason: st.status })
+    }
+  }
+  return keys
+}
+
+/** The gathered value of each future, in order (decoded by its schema, if any); with `skip`, only finished ones. */
+const collectResults = <A>(
+  futures: ReadonlyArray<FutureImpl<A, any>>,
+  errors: "raise" | "skip",
+  values: ReadonlyMap<Key, unknown>,
+  results: Array<A>
+): Array<A> | FutureError => {
+  for (let i = 0; i < futures.length; i++) {
+    const f = futures[i]!
+    if (f.state.status !== "finished" && errors === "skip") continue
+    if (!values.has(f.key)) return new LostDataError({ key: f.key })
+    const value = values.get(f.key)
+    if (f.schema === undefined) {
+      results.push(value as A)
+    } else {
+      const decoded = Schema.decodeUnknownEither(f.schema)(value)
+      if (decoded._tag === "Left") return new DecodeError({ serializer: "schema", message: decoded.left.message })
+      results.push(decoded.right)
+    }
+  }
+  return results
+}
 
 /**
  * Replaces futures in task arguments by KeyRefs (at any depth of arrays and
@@ -824,15 +882,19 @@ export class ClientImpl {
   /** The scope finalizer: releases every handle of the bag in one message. */
   releaseBag(bag: Bag): void {
     bag.closed = true
-    const out: Array<Key> = []
-    const handles = bag.takeAll()
+    const out = this.releaseHandles(bag.takeAll(), emptyObjects())
+    if (!this.closed) this.sendRelease(out)
+  }
+
+  /** The loop of `releaseBag`, on its own (see `submitIn`): the keys whose last handle went. */
+  private releaseHandles(handles: ReadonlyArray<FutureImpl<any, any> | undefined>, out: Array<Key>): Array<Key> {
     for (let i = 0; i < handles.length; i++) {
       const f = handles[i]
       if (f === undefined) continue
       f.bag = undefined
       this.release(f, out)
     }
-    if (!this.closed) this.sendRelease(out)
+    return out
   }
 
   /** Called by the FinalizationRegistry for a detached handle that was never released. */
@@ -1026,9 +1088,14 @@ export class ClientImpl {
   }
 
   /**
-   * `submitMany` in the caller's scope. A method, not a closure made per
-   * call: each new closure got its own optimized code, so every 10k-task map
-   * compiled this loop again (twice, with on-stack replacement: ~25 ms).
+   * `submitMany` in the caller's scope. Methods, not closures made per call:
+   * each new closure got its own optimized code, so every 10k-task map
+   * compiled its loops again (twice, with on-stack replacement: ~25 ms). Each
+   * loop is a method of its own, its inputs passed in, with nothing before or
+   * after it: code that only ever ran on-stack-replaced, or before V8 gave the
+   * function type feedback (a function called once per map gets it during its
+   * first loop), has none, and V8 deoptimized there and recompiled the whole
+   * function on the next maps.
    */
   private submitIn<A>(
     task: Task.Any,
@@ -1044,55 +1111,115 @@ export class ClientImpl {
     const badKeys = checkKeys(call?.key, argLists.length, call?.single ?? false)
     if (badKeys !== undefined) return Effect.fail(badKeys)
     const explicit = call?.key
-    const prefix = typeof explicit === "string" ? explicit : task.name
     const pure = call?.pure ?? task.pure
+    const naming: Naming = typeof explicit === "string"
+      ? { prefix: explicit, single: call?.single === true, keys: undefined, pure }
+      : { prefix: task.name, single: false, keys: explicit, pure }
     const n = argLists.length
     // Compute every key (and the backend's prepared form) before taking any reference, so a bad argument leaks nothing.
     const keys: Array<Key> = new Array(n)
     const args: Array<ReadonlyArray<unknown>> = new Array(n)
     const dependencies: Array<ReadonlyArray<Key>> = new Array(n)
     const prepared: Array<unknown> = new Array(n)
+    const stop = this.prepareAll(task, argLists, naming, keys, args, dependencies, prepared)
+    if (stop instanceof FutureImpl) return this.resubmit<A>(stop, task, argLists, call, bag, fiber)
+    if (stop !== undefined) return Effect.fail(stop)
+    const specs: Array<TaskSpec> = emptyObjects()
+    const wanted: Array<Key> = emptyObjects()
+    const out: Array<FutureImpl<A, any>> = new Array(n)
+    this.acquireAll(task, options, keys, args, dependencies, prepared, specs, wanted, bag, fiber, out)
+    if (specs.length > 0) {
+      const failed = this.session.send({ _tag: "UpdateGraph", tasks: specs, keys: wanted })
+      if (failed !== undefined) {
+        this.unsubmit(out, bag)
+        return Effect.fail(failed)
+      }
+    }
+    return Effect.succeed(out)
+  }
+
+  /**
+   * Keys, arguments, dependencies and prepared forms of a submission; a
+   * refusal, or the dependency to wait for when the scheduler may not have it
+   * yet (a scatter under way, or a key acquired by name, unconfirmed).
+   */
+  private prepareAll(
+    task: Task.Any,
+    argLists: ReadonlyArray<ReadonlyArray<unknown>>,
+    naming: Naming,
+    keys: Array<Key>,
+    args: Array<ReadonlyArray<unknown>>,
+    dependencies: Array<ReadonlyArray<Key>>,
+    prepared: Array<unknown>
+  ): UnsupportedTaskError | CancelledError | FutureImpl<any, any> | undefined {
     // One Deps until a task has some: most tasks of a map have none.
     let deps = new Deps()
-    for (let i = 0; i < n; i++) {
+    for (let i = 0; i < keys.length; i++) {
       if (deps.keys.length > 0) deps = new Deps()
       const a = replaceFutures(argLists[i], deps, 0) as ReadonlyArray<unknown>
-      for (const dep of deps.futures) {
+      for (let j = 0; j < deps.futures.length; j++) {
+        const dep = deps.futures[j]!
         // As Dask: a cancelled (or released) future cannot be a dependency.
-        if (dep.state.status === "cancelled") return Effect.fail(dep.state.failure() as CancelledError)
+        if (dep.state.status === "cancelled") return dep.state.failure() as CancelledError
         // A future of a client on another scheduler names a key this one never had (it would wait, or be "lost").
         if (dep.client !== this && dep.client.address !== this.address) {
-          return Effect.fail(
-            new UnsupportedTaskError({
-              task: task.name,
-              backend: this.address,
-              message:
-                `argument future ${dep.state.key} belongs to a client of ${dep.client.address}, not of ${this.address}: gather its value and pass that instead`
-            })
-          )
+          return new UnsupportedTaskError({
+            task: task.name,
+            backend: this.address,
+            message:
+              `argument future ${dep.state.key} belongs to a client of ${dep.client.address}, not of ${this.address}: gather its value and pass that instead`
+          })
         }
         // A graph on the stream could reach the scheduler before the scatter RPC that creates its dependency.
-        if (dep.state.scattering) return Effect.zipRight(waitAll([dep]), Effect.suspend(() => this.submitIn<A>(task, argLists, call, bag, fiber)))
-        if (dep.state.unconfirmed) return this.confirmThen(dep.state, () => this.submitIn<A>(task, argLists, call, bag, fiber))
+        if (dep.state.scattering || dep.state.unconfirmed) return dep
       }
       const p = this.session.prepare(task, a)
-      if (p instanceof UnsupportedTaskError) return Effect.fail(p)
+      if (p instanceof UnsupportedTaskError) return p
       // As Dask: an explicit key as is (`submit(key=)`, a `map` key list), else `prefix-<token>`.
-      keys[i] = typeof explicit === "string" && call?.single === true
-        ? explicit
-        : Array.isArray(explicit)
-        ? explicit[i]!
-        : pure
-        ? makeKey(prefix, tokenize([task.name, task.python ?? null, a]))
-        : this.keys.next(prefix)
+      keys[i] = naming.single
+        ? naming.prefix
+        : naming.keys !== undefined
+        ? naming.keys[i]!
+        : naming.pure
+        ? makeKey(naming.prefix, tokenize([task.name, task.python ?? null, a]))
+        : this.keys.next(naming.prefix)
       args[i] = a
       dependencies[i] = deps.keys.length > 0 ? deps.keys : NO_KEYS
       prepared[i] = p
     }
-    const specs: Array<TaskSpec> = []
-    const wanted: Array<Key> = []
-    const out: Array<FutureImpl<A, any>> = new Array(n)
-    for (let i = 0; i < n; i++) {
+    return undefined
+  }
+
+  /** Waits for the dependency that blocked a submission, then submits again. */
+  private resubmit<A>(
+    dep: FutureImpl<any, any>,
+    task: Task.Any,
+    argLists: ReadonlyArray<ReadonlyArray<unknown>>,
+    call: SubmitCall | undefined,
+    bag: Bag,
+    fiber: Fiber.RuntimeFiber<any, any>
+  ): Effect.Effect<Array<FutureImpl<A, any>>, UnsupportedTaskError | CancelledError | InvalidOptionsError | SchedulerError> {
+    const again = () => this.submitIn<A>(task, argLists, call, bag, fiber)
+    return dep.state.scattering
+      ? Effect.zipRight(waitAll([dep]), Effect.suspend(again))
+      : this.confirmThen(dep.state, again)
+  }
+
+  /** One reference and one handle per task; the specs of keys new to this client. */
+  private acquireAll<A>(
+    task: Task.Any,
+    options: TaskOptions | undefined,
+    keys: ReadonlyArray<Key>,
+    args: ReadonlyArray<ReadonlyArray<unknown>>,
+    dependencies: ReadonlyArray<ReadonlyArray<Key>>,
+    prepared: ReadonlyArray<unknown>,
+    specs: Array<TaskSpec>,
+    wanted: Array<Key>,
+    bag: Bag,
+    fiber: Fiber.RuntimeFiber<any, any>,
+    out: Array<FutureImpl<A, any>>
+  ): void {
+    for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!
       const existing = this.states.get(key)
       const st = this.ref(key, false)
@@ -1108,14 +1235,6 @@ export class ClientImpl {
       bag.add(f)
       out[i] = f
     }
-    if (specs.length > 0) {
-      const failed = this.session.send({ _tag: "UpdateGraph", tasks: specs, keys: wanted })
-      if (failed !== undefined) {
-        this.unsubmit(out, bag)
-        return Effect.fail(failed)
-      }
-    }
-    return Effect.succeed(out)
   }
 
   /**
@@ -1224,50 +1343,21 @@ export class ClientImpl {
   }
 
   /**
-   * `gather` once every future is done. This and `gatherResults` are methods,
-   * not closures made per call: a new closure gets its own optimized code, so
-   * each 10k-key gather compiled these loops again.
+   * `gather` once every future is done. A method, not a closure made per call
+   * (a new closure gets its own optimized code, so each 10k-key gather
+   * compiled its loops again); the loops are top-level functions, so that no
+   * code runs after them in on-stack-replaced code without type feedback.
    */
   private gatherDone<A>(futures: ReadonlyArray<FutureImpl<A, any>>, errors: "raise" | "skip"): Effect.Effect<Array<A>, FutureError> {
-    const keys: Array<Key> = []
-    const seen = new Set<Key>()
-    for (const f of futures) {
-      const st = f.state
-      if (st.status === "finished") {
-        if (!seen.has(f.key)) {
-          seen.add(f.key)
-          keys.push(f.key)
-        }
-      } else if (errors === "raise") {
-        return Effect.fail(st.failure() ?? new CancelledError({ key: f.key, reason: st.status }))
-      }
-    }
+    // Containers made here, not before the loops: see `submitIn`.
+    const keys = finishedKeys(futures, errors, emptyObjects(), new Set())
+    if (!Array.isArray(keys)) return Effect.fail(keys)
     if (this.closed) return Effect.fail(new ClientClosedError({ clientId: this.id }))
     if (keys.length === 0) return Effect.succeed([])
-    return Effect.flatMap(this.session.gather(keys), (values) => this.gatherResults(futures, errors, values))
-  }
-
-  private gatherResults<A>(
-    futures: ReadonlyArray<FutureImpl<A, any>>,
-    errors: "raise" | "skip",
-    values: ReadonlyMap<Key, unknown>
-  ): Effect.Effect<Array<A>, FutureError> {
-    const results: Array<A> = []
-    for (const f of futures) {
-      if (f.state.status !== "finished" && errors === "skip") continue
-      if (!values.has(f.key)) return Effect.fail(new LostDataError({ key: f.key }))
-      const value = values.get(f.key)
-      if (f.schema === undefined) {
-        results.push(value as A)
-      } else {
-        const decoded = Schema.decodeUnknownEither(f.schema)(value)
-        if (decoded._tag === "Left") {
-          return Effect.fail(new DecodeError({ serializer: "schema", message: decoded.left.message }))
-        }
-        results.push(decoded.right)
-      }
-    }
-    return Effect.succeed(results)
+    return Effect.flatMap(this.session.gather(keys), (values) => {
+      const results = collectResults(futures, errors, values, [])
+      return Array.isArray(results) ? Effect.succeed(results) : Effect.fail(results)
+    })
   }
 
   cancel(futures: ReadonlyArray<FutureImpl<any, any>>, force: boolean): Effect.Effect<void> {

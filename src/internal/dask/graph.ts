@@ -461,39 +461,10 @@ export const updateGraph2022 = (
   clientId: string,
   placement: Placement = NO_PLACEMENT
 ): Either.Either<Record<string, unknown>, UnsupportedTaskError> => {
-  // Maps, not objects: 10k keys would put an object in dictionary mode, slower to fill and to pack.
-  const runSpecs = new Map<string, unknown>()
-  const dependencies = new Map<string, unknown>()
-  const retries: Record<string, unknown> = {}
-  let anyRetries = false
-  // Scheduling options as 2022.12's `update_graph` takes them: per-key maps.
-  let scheduling: Scheduling2022 | undefined
-  let fifoTimeout: number | undefined
-  for (const spec of tasks) {
-    const prepared = preparedOf(spec, "2022.12")
-    if (prepared instanceof UnsupportedTaskError) return Either.left(prepared)
-    runSpecs.set(spec.key, prepared.payload)
-    // A task without dependencies needs no entry (update_graph reads a missing one as none).
-    if (spec.dependencies.length > 0 || prepared.refs !== undefined) {
-      dependencies.set(spec.key, dependenciesOf(spec.dependencies, prepared.refs))
-    }
-    const r = retriesOf(spec)
-    if (r > 0) {
-      defineEntry(retries, spec.key, r)
-      anyRetries = true
-    }
-    const o = placedOptions(spec, placement)
-    if (o !== undefined) {
-      scheduling ??= { user_priority: {}, restrictions: {}, loose_restrictions: [], resources: {} }
-      if (o.priority !== undefined) defineEntry(scheduling.user_priority, spec.key, o.priority)
-      if (o.workers !== undefined) {
-        defineEntry(scheduling.restrictions, spec.key, o.workers.slice())
-        if (o.allowOtherWorkers === true) scheduling.loose_restrictions.push(spec.key)
-      }
-      if (o.resources !== undefined) defineEntry(scheduling.resources, spec.key, { ...o.resources })
-      fifoTimeout ??= fifoTimeoutSeconds(o)
-    }
-  }
+  const g = new Graph2022()
+  const refused = collect2022(tasks, placement, g)
+  if (refused !== undefined) return Either.left(refused)
+  const { runSpecs, dependencies, retries, scheduling, fifoTimeout } = g
   const message: Record<string, unknown> = {
     op: "update-graph",
     tasks: runSpecs,
@@ -501,7 +472,7 @@ export const updateGraph2022 = (
     keys: Array.from(keys),
     client: clientId
   }
-  if (anyRetries) message["retries"] = retries
+  if (g.anyRetries) message["retries"] = retries
   if (scheduling !== undefined) {
     // Only fields that carry something: `user_priority` must be a number or a map, and
     // `loose_restrictions` names keys the scheduler looks up without a guard.
@@ -512,6 +483,54 @@ export const updateGraph2022 = (
   }
   if (fifoTimeout !== undefined) message["fifo_timeout"] = fifoTimeout
   return Either.right(message)
+}
+
+/** What `updateGraph2022` collects from its tasks. */
+class Graph2022 {
+  // Maps, not objects: 10k keys would put an object in dictionary mode, slower to fill and to pack.
+  readonly runSpecs = new Map<string, unknown>()
+  readonly dependencies = new Map<string, unknown>()
+  readonly retries: Record<string, unknown> = {}
+  anyRetries = false
+  // Scheduling options as 2022.12's `update_graph` takes them: per-key maps.
+  scheduling: Scheduling2022 | undefined = undefined
+  fifoTimeout: number | undefined = undefined
+}
+
+/**
+ * The loop of `updateGraph2022`, on its own, with nothing before or after it
+ * (an indexed loop: no iterator set up): code that only ever ran
+ * on-stack-replaced, or before V8 gave the function type feedback, has none,
+ * and V8 deoptimized there and recompiled the function on the next updates.
+ */
+const collect2022 = (tasks: ReadonlyArray<TaskSpec>, placement: Placement, g: Graph2022): UnsupportedTaskError | undefined => {
+  for (let i = 0; i < tasks.length; i++) {
+    const spec = tasks[i]!
+    const prepared = preparedOf(spec, "2022.12")
+    if (prepared instanceof UnsupportedTaskError) return prepared
+    g.runSpecs.set(spec.key, prepared.payload)
+    // A task without dependencies needs no entry (update_graph reads a missing one as none).
+    if (spec.dependencies.length > 0 || prepared.refs !== undefined) {
+      g.dependencies.set(spec.key, dependenciesOf(spec.dependencies, prepared.refs))
+    }
+    const r = retriesOf(spec)
+    if (r > 0) {
+      defineEntry(g.retries, spec.key, r)
+      g.anyRetries = true
+    }
+    const o = placedOptions(spec, placement)
+    if (o !== undefined) {
+      const scheduling = g.scheduling ??= { user_priority: {}, restrictions: {}, loose_restrictions: [], resources: {} }
+      if (o.priority !== undefined) defineEntry(scheduling.user_priority, spec.key, o.priority)
+      if (o.workers !== undefined) {
+        defineEntry(scheduling.restrictions, spec.key, o.workers.slice())
+        if (o.allowOtherWorkers === true) scheduling.loose_restrictions.push(spec.key)
+      }
+      if (o.resources !== undefined) defineEntry(scheduling.resources, spec.key, { ...o.resources })
+      g.fifoTimeout ??= fifoTimeoutSeconds(o)
+    }
+  }
+  return undefined
 }
 
 interface Scheduling2022 {
@@ -586,6 +605,48 @@ export const pickleGraph = (layers: Map<string, unknown>): Uint8Array =>
   writePickle(new PyObject(TO_PICKLE, [new PyObject(HIGH_LEVEL_GRAPH, [layers, new Map()])]))
 
 /**
+ * The loop of `updateGraph2024`, on its own (see `collect2022`): each task's
+ * tuple into the layer of its (options, retries) group; the update's FIFO
+ * timeout, if any task sets one.
+ */
+const group2024 = (
+  tasks: ReadonlyArray<TaskSpec>,
+  placement: Placement,
+  groups: Map<TaskOptions | undefined, Map<number, Map<string, unknown>>>
+): number | undefined | UnsupportedTaskError => {
+  let fifoTimeout: number | undefined
+  // The tasks of one call share options and retries: the previous task's layer, without lookups.
+  let lastOptions: TaskOptions | undefined
+  let lastRetries = -1
+  let layer: Map<string, unknown> | undefined
+  for (let i = 0; i < tasks.length; i++) {
+    const spec = tasks[i]!
+    const prepared = preparedOf(spec, "2024.12")
+    if (prepared instanceof UnsupportedTaskError) return prepared
+    const options = placedOptions(spec, placement)
+    const retries = retriesOf(spec)
+    if (layer === undefined || options !== lastOptions || retries !== lastRetries) {
+      let byRetries = groups.get(options)
+      if (byRetries === undefined) {
+        byRetries = new Map()
+        groups.set(options, byRetries)
+      }
+      layer = byRetries.get(retries)
+      if (layer === undefined) {
+        layer = new Map()
+        byRetries.set(retries, layer)
+      }
+      lastOptions = options
+      lastRetries = retries
+    }
+    const payload = prepared.payload
+    layer.set(spec.key, payload instanceof JsTask2024 ? new PyObject(TASK, [spec.key, MARKER, ...payload.args]) : payload)
+    if (fifoTimeout === undefined && spec.options !== undefined) fifoTimeout = fifoTimeoutSeconds(spec.options)
+  }
+  return fifoTimeout
+}
+
+/**
  * The 2024.12 `update-graph` stream message. Tasks are legacy tuples
  * `(callable, *args)`; every KeyRef becomes `dask._task_spec.TaskRef(key)`,
  * which refers to keys of this update and earlier ones alike (a bare key
@@ -607,34 +668,8 @@ export const updateGraph2024 = (
 ): Either.Either<Record<string, unknown>, UnsupportedTaskError> => {
   // One layer per distinct (options, retries): the tasks of one call share one options object.
   const groups = new Map<TaskOptions | undefined, Map<number, Map<string, unknown>>>()
-  let fifoTimeout: number | undefined
-  // The tasks of one call share options and retries: the previous task's layer, without lookups.
-  let lastOptions: TaskOptions | undefined
-  let lastRetries = -1
-  let layer: Map<string, unknown> | undefined
-  for (const spec of tasks) {
-    const prepared = preparedOf(spec, "2024.12")
-    if (prepared instanceof UnsupportedTaskError) return Either.left(prepared)
-    const options = placedOptions(spec, placement)
-    const retries = retriesOf(spec)
-    if (layer === undefined || options !== lastOptions || retries !== lastRetries) {
-      let byRetries = groups.get(options)
-      if (byRetries === undefined) {
-        byRetries = new Map()
-        groups.set(options, byRetries)
-      }
-      layer = byRetries.get(retries)
-      if (layer === undefined) {
-        layer = new Map()
-        byRetries.set(retries, layer)
-      }
-      lastOptions = options
-      lastRetries = retries
-    }
-    const payload = prepared.payload
-    layer.set(spec.key, payload instanceof JsTask2024 ? new PyObject(TASK, [spec.key, MARKER, ...payload.args]) : payload)
-    if (fifoTimeout === undefined && spec.options !== undefined) fifoTimeout = fifoTimeoutSeconds(spec.options)
-  }
+  const fifoTimeout = group2024(tasks, placement, groups)
+  if (fifoTimeout instanceof UnsupportedTaskError) return Either.left(fifoTimeout)
   const layers = new Map<string, unknown>()
   let annotations: Map<string, unknown> | undefined
   const first = groups.entries().next().value

@@ -10,7 +10,8 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as FiberSet from "effect/FiberSet"
 import * as Option from "effect/Option"
-import * as Schedule from "effect/Schedule"
+import * as Queue from "effect/Queue"
+import type * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import {
   ConnectionLostError,
@@ -119,6 +120,57 @@ const decodeOne = (
   return undefined
 }
 
+/**
+ * Every value of a gather reply into `into` (see {@link decodeOne}); the
+ * first failure. The loops are functions of their own, with nothing before or
+ * after them: code that only ever ran on-stack-replaced, or before V8 gave the
+ * function type feedback, has none, and V8 deoptimized there and recompiled
+ * the loop on the next gathers.
+ */
+const decodeInto = (
+  data: unknown,
+  budget: DecodeBudget,
+  into: Map<Key, unknown>,
+  retry: Array<Key> | undefined
+): DecodeError | undefined =>
+  // A reply of string keys is a plain object: its keys, not an array of pairs per value.
+  isPlainObject(data)
+    ? decodeObject(data, Object.keys(data), budget, into, retry)
+    : decodeEntries(entries(data), budget, into, retry)
+
+const decodeObject = (
+  data: Record<string, unknown>,
+  keys: ReadonlyArray<string>,
+  budget: DecodeBudget,
+  into: Map<Key, unknown>,
+  retry: Array<Key> | undefined
+): DecodeError | undefined => {
+  for (let i = 0; i < keys.length; i++) {
+    const failed = decodeOne(keys[i]!, data[keys[i]!], budget, into, retry)
+    if (failed !== undefined) return failed
+  }
+  return undefined
+}
+
+const decodeEntries = (
+  pairs: ReadonlyArray<readonly [Key, unknown]>,
+  budget: DecodeBudget,
+  into: Map<Key, unknown>,
+  retry: Array<Key> | undefined
+): DecodeError | undefined => {
+  for (let i = 0; i < pairs.length; i++) {
+    const failed = decodeOne(pairs[i]![0], pairs[i]![1], budget, into, retry)
+    if (failed !== undefined) return failed
+  }
+  return undefined
+}
+
+/** The first of `keys` that `values` lacks. */
+const firstMissing = (keys: ReadonlyArray<Key>, values: ReadonlyMap<Key, unknown>): Key | undefined => {
+  for (let i = 0; i < keys.length; i++) if (!values.has(keys[i]!)) return keys[i]
+  return undefined
+}
+
 const versionsOf = (pool: Rpc.Pool): Effect.Effect<{ readonly reply: unknown; readonly dialect: Dialect }, SchedulerError> =>
   Effect.flatMap(call(pool, { op: "versions" }), (reply) =>
     Either.match(chooseDialect(reply), {
@@ -148,8 +200,34 @@ const keyStatusOf = (state: unknown): KeyStatus => {
   }
 }
 
-/** How often the session looks at the scheduler's workers (for {@link Graph.Placement}). */
-const PLACEMENT_REFRESH = "1 second"
+/**
+ * The session looks at the scheduler's workers (for {@link Graph.Placement})
+ * when the scheduler reports a worker joining or leaving, and at least this
+ * often (a backstop: a worker that joined before the subscription took
+ * effect, resources changed in place). Polling `identity` every second cost
+ * a round trip a second per client, and the scheduler a reply listing every
+ * worker.
+ */
+const PLACEMENT_BACKSTOP = "10 seconds"
+
+/** The topic whose events name workers joining and leaving (both versions log them there). */
+const WORKER_TOPIC = "all"
+
+/** Actions on {@link WORKER_TOPIC} after which the workers may have changed. */
+const WORKER_ACTIONS: ReadonlySet<unknown> = new Set([
+  "add-worker",
+  "remove-worker",
+  "retire-workers",
+  "restart",
+  "restart-workers"
+])
+
+/** An `event` op (`{topic, event: [time, msg]}`) that may change the workers. */
+const isWorkerEvent = (msg: unknown): boolean => {
+  if (field(msg, "topic") !== WORKER_TOPIC) return false
+  const event = field(msg, "event")
+  return Array.isArray(event) && WORKER_ACTIONS.has(field(event[1], "action"))
+}
 
 /** Echo only `packages`: enough for `warning: ""` on both versions. */
 const versionsEcho = (reply: unknown) => ({ packages: field(reply, "packages") ?? {} })
@@ -169,6 +247,8 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
 
     // Cleared when the session closes: nothing is delivered after that.
     let deliver: ReportSink | undefined = sink
+    // Wakes the placement refresh (see PLACEMENT_BACKSTOP).
+    const placementWake = yield* Queue.sliding<void>(1)
     const outbox = new Stream.Outbox()
     // Watchers, reconnects and cancel RPCs; interrupted first when the session closes.
     const fibers = yield* FiberSet.make<unknown, unknown>()
@@ -284,11 +364,18 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
           offer({ _tag: "Restart" })
           return
         }
+        case "event": {
+          if (isWorkerEvent(msg)) Queue.unsafeOffer(placementWake, undefined)
+          return
+        }
         // `stream-closed`: the comm ends right after; `closed` handles it.
         default:
           return
       }
     }
+
+    // As a Python client closing: its subscriptions go first.
+    const unsubscribe = () => outbox.push({ op: "unsubscribe-topic", topic: WORKER_TOPIC, client: clientId })
 
     // --- the stream, its loss and its return -------------------------------
     const streamOptions = (versions: unknown): Stream.StreamOptions => ({
@@ -314,6 +401,8 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
         )
         if (closing) return yield* Scope.close(scope, Exit.void)
         current = { stream, scope }
+        // Workers joining and leaving, for the placement (a registration starts with no subscription).
+        outbox.push({ op: "subscribe-topic", topic: WORKER_TOPIC, client: clientId })
         runFork(Deferred.await(stream.connection.closed).pipe(
           Effect.catchAll((error) => onLost(error, scope))
         ))
@@ -352,6 +441,7 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
         // Another process at the same address (or one we could not identify) holds nothing of before.
         const restarted = id === "" || id !== identity
         identity = id
+        Queue.unsafeOffer(placementWake, undefined)
         offer({ _tag: "Reconnected", restarted })
       }
       // The schedule gave up: nothing will carry queued messages any more.
@@ -373,8 +463,9 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
     yield* open(initial.reply)
 
     // Which workers are Node workers (resource `js`): Python tasks then stay off them
-    // (§12.3 of the worker notes). Refreshed in the background; a worker that joins between
-    // two looks is covered at the next one (and a Node worker fails a stray Python task at once).
+    // (§12.3 of the worker notes). Looked at again when the scheduler reports a worker joining or
+    // leaving, and every PLACEMENT_BACKSTOP; a graph sent in between uses the last look (a Node
+    // worker fails a stray Python task at once).
     let placement: Graph.Placement = Graph.NO_PLACEMENT
     const refreshPlacement = Rpc.call(pool, { op: "identity" }).pipe(
       Effect.map((reply) => {
@@ -383,7 +474,10 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
       Effect.ignore
     )
     yield* refreshPlacement
-    runFork(Effect.repeat(refreshPlacement, Schedule.spaced(PLACEMENT_REFRESH)))
+    runFork(Effect.forever(Effect.zipRight(
+      Effect.ignore(Effect.timeout(Queue.take(placementWake), PLACEMENT_BACKSTOP)),
+      refreshPlacement
+    )))
 
     yield* Effect.addFinalizer(() =>
       Effect.gen(function*() {
@@ -394,6 +488,7 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
         if (c !== undefined) {
           if (!closeSent) {
             closeSent = true
+            unsubscribe()
             yield* Stream.close(c.stream, outbox, options.closeTimeout)
           } else {
             yield* Deferred.await(c.stream.connection.closed).pipe(Effect.timeout(options.closeTimeout), Effect.ignore)
@@ -460,6 +555,7 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
           return undefined
         case "Close": {
           closeSent = true
+          unsubscribe()
           outbox.push({ op: "close-client" })
           outbox.push({ op: "close-stream" })
           return undefined
@@ -483,20 +579,8 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
       retry: Array<Key> | undefined
     ): Effect.Effect<void, DecodeError> => {
       // One budget for the values of one reply.
-      const budget = new DecodeBudget(options.maxDecodedBytes)
-      // A reply of string keys is a plain object: its keys, not an array of pairs per value.
-      if (isPlainObject(data)) {
-        for (const key of Object.keys(data)) {
-          const failed = decodeOne(key, data[key], budget, into, retry)
-          if (failed !== undefined) return Effect.fail(failed)
-        }
-        return Effect.void
-      }
-      for (const [key, value] of entries(data)) {
-        const failed = decodeOne(key, value, budget, into, retry)
-        if (failed !== undefined) return Effect.fail(failed)
-      }
-      return Effect.void
+      const failed = decodeInto(data, new DecodeBudget(options.maxDecodedBytes), into, retry)
+      return failed === undefined ? Effect.void : Effect.fail(failed)
     }
 
     const gatherWith = (
@@ -520,9 +604,8 @@ export const make = (options: SessionOptions, sink: ReportSink): Effect.Effect<S
           // msgpack could not carry these values: ask for pickle, read by the whitelist reader.
           yield* decodeAll(yield* gatherWith(retry, ["dask", "pickle"]), out, undefined)
         }
-        for (const key of keys) {
-          if (!out.has(key)) return yield* Effect.fail(new LostDataError({ key }))
-        }
+        const missing = firstMissing(keys, out)
+        if (missing !== undefined) return yield* Effect.fail(new LostDataError({ key: missing }))
         return out
       })
 

@@ -293,31 +293,55 @@ class MsgpackFailure {
  * or the budget's `DecodeError` (no Either per message).
  */
 const decodeMsgpackOr = (bytes: Uint8Array, budget: DecodeBudget | undefined): unknown => {
-  const small = oneByte(bytes)
-  if (small !== NOT_ONE_BYTE) return small
+  const small = scalarFrame(bytes)
+  if (small !== NOT_SCALAR) return small
   const scanned = scan(bytes, MAX_DEPTH, budget)
   if (typeof scanned === "string") return new MsgpackFailure(scanned)
   if (scanned instanceof DecodeError) return scanned
   return unpackScanned(bytes, scanned)
 }
 
-const NOT_ONE_BYTE: unique symbol = Symbol("NotOneByte")
+const NOT_SCALAR: unique symbol = Symbol("NotScalar")
+
+/** 8 bytes to read a float64 from, once: no DataView per value. */
+const F64 = new DataView(new ArrayBuffer(8))
 
 /**
- * One byte holding a fixint, nil or a boolean (a gathered small int): the
- * scan would charge nothing for it, and msgpackr's setup costs more than the
- * value.
+ * A frame that is one scalar: a fixint, nil, a boolean, an int of 8 to 32
+ * bits or a float64 (a gathered number). The scan would charge nothing for
+ * it, and msgpackr's setup costs more than the value. 64-bit ints go the
+ * long way (number or bigint, as msgpackr decides).
  */
-const oneByte = (bytes: Uint8Array): unknown => {
-  if (bytes.length === 1) {
-    const b = bytes[0]!
-    if (b <= 0x7f) return b
-    if (b >= 0xe0) return b - 0x100
-    if (b === 0xc0) return null
-    if (b === 0xc2) return false
-    if (b === 0xc3) return true
+const scalarFrame = (bytes: Uint8Array): unknown => {
+  const b = bytes[0]!
+  switch (bytes.length) {
+    case 1:
+      if (b <= 0x7f) return b
+      if (b >= 0xe0) return b - 0x100
+      if (b === 0xc0) return null
+      if (b === 0xc2) return false
+      if (b === 0xc3) return true
+      break
+    case 2:
+      if (b === 0xcc) return bytes[1]!
+      if (b === 0xd0) return (bytes[1]! << 24) >> 24
+      break
+    case 3:
+      if (b === 0xcd) return (bytes[1]! << 8) | bytes[2]!
+      if (b === 0xd1) return (((bytes[1]! << 8) | bytes[2]!) << 16) >> 16
+      break
+    case 5:
+      if (b === 0xce) return readU32(bytes, 1)
+      if (b === 0xd2) return readU32(bytes, 1) | 0
+      break
+    case 9:
+      if (b === 0xcb) {
+        for (let i = 0; i < 8; i++) F64.setUint8(i, bytes[i + 1]!)
+        return F64.getFloat64(0)
+      }
+      break
   }
-  return NOT_ONE_BYTE
+  return NOT_SCALAR
 }
 
 /** Bytes that passed {@link scan}, decoded the way the scan chose. */
@@ -466,8 +490,8 @@ export const decodeMessage = (
 export const decodeMessageOr = (frames: ReadonlyArray<Uint8Array>, budget?: DecodeBudget): unknown => {
   if (frames.length === 0) return malformedMessage("message without frames")
   const bytes = frames[0]!
-  const small = oneByte(bytes)
-  if (small !== NOT_ONE_BYTE) return small
+  const small = scalarFrame(bytes)
+  if (small !== NOT_SCALAR) return small
   const scanned = scan(bytes, MAX_DEPTH, budget)
   if (typeof scanned === "string") return malformedMessage(scanned)
   if (scanned instanceof DecodeError) return scanned
@@ -901,20 +925,28 @@ export const deserialize = (value: Serialized, options?: DeserializeOptions): Ei
  */
 export const deserializeOr = (value: Serialized, budget: DecodeBudget): unknown => {
   const header = value.header
-  const compression = header["compression"]
-  if (
-    header["serializer"] === "msgpack" && value.frames.length === 1 &&
-    // Dask lists one codec per frame: `[null]` is uncompressed.
-    (compression == null || (Array.isArray(compression) && compression.length === 1 && compression[0] == null)) &&
-    // and splits it into `[1]` frame at `[0]`: the frame as is.
-    (!hasOwn(header, "split-num-sub-frames") || (isOne(header["split-num-sub-frames"], 1) && isOne(header["split-offsets"], 0))) &&
-    !header["is-collection"]
-  ) {
+  if (value.frames.length === 1 && (header === lastPlainHeader || isPlainMsgpack(header))) {
+    // The values of a gather reply share one decoded sub-header (see `readSubFrames`): checked once.
+    lastPlainHeader = header
     const decoded = decodeMsgpackOr(value.frames[0]!, budget)
     return decoded instanceof MsgpackFailure ? new DecodeError({ serializer: "msgpack", message: decoded.reason }) : decoded
   }
   const decoded = deserialize(value, { budget })
   return Either.isRight(decoded) ? decoded.right : decoded.left
+}
+
+/** The last header {@link isPlainMsgpack} accepted (headers are never written once decoded). */
+let lastPlainHeader: Record<string, unknown> | undefined
+
+/** A header of one uncompressed, unsplit msgpack frame: how a worker sends plain data. */
+const isPlainMsgpack = (header: Record<string, unknown>): boolean => {
+  const compression = header["compression"]
+  return header["serializer"] === "msgpack" &&
+    // Dask lists one codec per frame: `[null]` is uncompressed.
+    (compression == null || (Array.isArray(compression) && compression.length === 1 && compression[0] == null)) &&
+    // and splits it into `[1]` frame at `[0]`: the frame as is.
+    (!hasOwn(header, "split-num-sub-frames") || (isOne(header["split-num-sub-frames"], 1) && isOne(header["split-offsets"], 0))) &&
+    !header["is-collection"]
 }
 
 const isOne = (u: unknown, n: number): boolean => Array.isArray(u) && u.length === 1 && u[0] === n

@@ -879,6 +879,19 @@ const writeItems = (w: ByteWriter, items: Iterable<unknown>, depth: number): voi
   for (const item of items) writeValue(w, item, depth + 1)
 }
 
+// Long loops (a graph layer of 10k tasks) live in these, not in `writeValue`: code after a loop
+// that only ran on-stack-replaced has no type feedback, and V8 deoptimized there.
+const writeListItems = (w: ByteWriter, items: ReadonlyArray<unknown>, depth: number): void => {
+  for (let i = 0; i < items.length; i++) writeValue(w, items[i], depth + 1)
+}
+
+const writeMapItems = (w: ByteWriter, map: ReadonlyMap<unknown, unknown>, depth: number): void => {
+  for (const [k, v] of map) {
+    writeValue(w, k, depth + 1)
+    writeValue(w, v, depth + 1)
+  }
+}
+
 const writeTuple = (w: ByteWriter, items: ReadonlyArray<unknown>, depth: number): void => {
   if (items.length === 0) return w.byte(0x29) // EMPTY_TUPLE
   w.byte(0x28)
@@ -927,7 +940,7 @@ const writeValue = (w: ByteWriter, value: unknown, depth: number): void => {
     w.byte(0x5d) // EMPTY_LIST
     if (value.length > 0) {
       w.byte(0x28)
-      for (let i = 0; i < value.length; i++) writeValue(w, value[i], depth + 1)
+      writeListItems(w, value, depth)
       w.byte(0x65) // APPENDS
     }
     return
@@ -957,10 +970,7 @@ const writeValue = (w: ByteWriter, value: unknown, depth: number): void => {
     w.byte(0x7d)
     if (value.size > 0) {
       w.byte(0x28)
-      for (const [k, v] of value) {
-        writeValue(w, k, depth + 1)
-        writeValue(w, v, depth + 1)
-      }
+      writeMapItems(w, value, depth)
       w.byte(0x75)
     }
     return
