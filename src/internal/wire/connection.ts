@@ -19,6 +19,7 @@ import { ConnectError, ConnectionLostError, DecodeError, ProtocolError, RequestT
 import { DecodeBudget } from "./budget.js"
 import { encodeFrames, FrameReader } from "./framing.js"
 import { decodeMessageOr, encodeMessage } from "./message.js"
+import { slabReads } from "./reads.js"
 
 /** A parsed `tcp://host:port`. @internal */
 export interface Address {
@@ -115,7 +116,8 @@ const errorCode = (cause: unknown): string | undefined => {
  * `closed` then reports. A socket that cannot be opened is a `ConnectError`.
  *
  * Straight on `node:net`: every socket event is handled synchronously here
- * (messages reach `onMessage` inside the `data` event, no fiber per chunk).
+ * (messages reach `onMessage` inside the read callback, no fiber per chunk;
+ * reads land in slabs, see reads.ts).
  *
  * @internal
  */
@@ -193,12 +195,16 @@ export const connect = (
     // Every listener is attached before the event loop runs again: no event is missed, no error is unhandled.
     const socket = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const socket = Net.createConnection({ host: address.host, port: address.port, noDelay: true })
+        const socket: Net.Socket = Net.createConnection({
+          host: address.host,
+          port: address.port,
+          noDelay: true,
+          onread: slabReads((chunk) => onData(socket, chunk))
+        })
         socket.once("connect", () => {
           isConnected = true
           Deferred.unsafeDone(connected, Exit.void)
         })
-        socket.on("data", (chunk: Uint8Array) => onData(socket, chunk))
         socket.on("error", (cause) => end(socket, new ConnectionLostError({ address: address.url, cause })))
         socket.on("end", () =>
           end(
