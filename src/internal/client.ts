@@ -1122,7 +1122,7 @@ export class ClientImpl {
     const dependencies: Array<ReadonlyArray<Key>> = new Array(n)
     const prepared: Array<unknown> = new Array(n)
     const stop = this.prepareAll(task, argLists, naming, keys, args, dependencies, prepared)
-    if (stop instanceof FutureImpl) return this.resubmit<A>(stop, task, argLists, call, bag, fiber)
+    if (stop instanceof FutureImpl) return this.afterDependency(stop, () => this.submitIn<A>(task, argLists, call, bag, fiber))
     if (stop !== undefined) return Effect.fail(stop)
     const specs: Array<TaskSpec> = emptyObjects()
     const wanted: Array<Key> = emptyObjects()
@@ -1190,16 +1190,8 @@ export class ClientImpl {
     return undefined
   }
 
-  /** Waits for the dependency that blocked a submission, then submits again. */
-  private resubmit<A>(
-    dep: FutureImpl<any, any>,
-    task: Task.Any,
-    argLists: ReadonlyArray<ReadonlyArray<unknown>>,
-    call: SubmitCall | undefined,
-    bag: Bag,
-    fiber: Fiber.RuntimeFiber<any, any>
-  ): Effect.Effect<Array<FutureImpl<A, any>>, UnsupportedTaskError | CancelledError | InvalidOptionsError | SchedulerError> {
-    const again = () => this.submitIn<A>(task, argLists, call, bag, fiber)
+  /** Waits for the dependency that blocked a submission (its scatter, or its confirmation), then submits `again`. */
+  private afterDependency<A, E>(dep: FutureImpl<any, any>, again: () => Effect.Effect<A, E>): Effect.Effect<A, E | SchedulerError> {
     return dep.state.scattering
       ? Effect.zipRight(waitAll([dep]), Effect.suspend(again))
       : this.confirmThen(dep.state, again)
