@@ -1,7 +1,8 @@
 // Tests of the real-cluster harness itself (test/dask/cluster.ts), for each Dask version.
 import * as fs from "node:fs"
-import { afterAll, assert, beforeAll, describe, it } from "vitest"
-import { available, type Cluster, startCluster, versions } from "./dask/cluster.js"
+import { afterAll, assert, beforeAll, it } from "vitest"
+import { type Cluster, startCluster } from "./dask/cluster.js"
+import { describeDask } from "./dask/suite.js"
 
 const alive = (pid: number): boolean => {
   try {
@@ -49,14 +50,7 @@ const eventually = async (f: () => Promise<boolean>, ms = 10_000): Promise<void>
   }
 }
 
-describe.each(versions)("Dask %s cluster harness", (version) => {
-  const a = available(version)
-  if (!a.ok) {
-    console.warn(`Dask ${version} tests skipped: ${a.reason}`)
-    it.skip(`skipped: ${a.reason}`, () => {})
-    return
-  }
-
+describeDask("Dask %s cluster harness", (version) => {
   let cluster: Cluster
   beforeAll(async () => {
     cluster = await startCluster(version, { workers: 2 })

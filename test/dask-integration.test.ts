@@ -24,7 +24,8 @@ import * as Memory from "../src/Memory.js"
 import { KeyRef, type Scheduler } from "../src/Scheduler.js"
 import * as Task from "../src/Task.js"
 import { connectQueued } from "./sessionReports.js"
-import { available, type Cluster, type ClusterState, startCluster, until, versions } from "./dask/cluster.js"
+import { type Cluster, type ClusterState, startCluster, until } from "./dask/cluster.js"
+import { describeDask } from "./dask/suite.js"
 import { tcpProxy } from "./dask/proxy.js"
 
 const add = Task.make("add", (a: number, b: number) => a + b, { python: "operator.add" })
@@ -51,12 +52,7 @@ const runWith = <A, E>(
     )
   )
 
-describe.each(versions)("Dask %s (real cluster)", (version) => {
-  const a = available(version)
-  if (!a.ok) {
-    it.skip(`skipped: ${a.reason}`, () => {})
-    return
-  }
+describeDask("Dask %s (real cluster)", (version) => {
   let cluster: Cluster
   beforeAll(async () => {
     cluster = await startCluster(version, { workers: 2, nthreads: 2 })

@@ -19,6 +19,7 @@ import * as DaskScheduler from "../src/DaskScheduler.js"
 import * as Future from "../src/Future.js"
 import * as Task from "../src/Task.js"
 import { available, type Cluster, type DaskVersion, startCluster, until, versions } from "./dask/cluster.js"
+import { describeDask } from "./dask/suite.js"
 import { tcpProxy } from "./dask/proxy.js"
 import { connectQueued } from "./sessionReports.js"
 
@@ -88,12 +89,7 @@ const sharedCluster = (version: DaskVersion): () => Cluster => {
   return () => cluster!
 }
 
-describe.each(versions)("Dask %s: release then re-acquire of the same key", (version) => {
-  const a = available(version)
-  if (!a.ok) {
-    it.skip(`skipped: ${a.reason}`, () => {})
-    return
-  }
+describeDask("Dask %s: release then re-acquire of the same key", (version) => {
   const current = sharedCluster(version)
   let cluster: Cluster
   beforeAll(() => {

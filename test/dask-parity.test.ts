@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
-import { afterAll, assert, beforeAll, describe, it } from "vitest"
+import { afterAll, assert, beforeAll, it } from "vitest"
 import * as Client from "../src/Client.js"
 import * as DaskScheduler from "../src/DaskScheduler.js"
 import { RemoteError } from "../src/Errors.js"
@@ -23,7 +23,8 @@ import type { Scheduler } from "../src/Scheduler.js"
 import * as Task from "../src/Task.js"
 import * as Variable from "../src/Variable.js"
 import { randomToken } from "../src/internal/tokenize.js"
-import { available, type Cluster, type ClusterState, startCluster, until, versions } from "./dask/cluster.js"
+import { type Cluster, type ClusterState, startCluster, until } from "./dask/cluster.js"
+import { describeDask } from "./dask/suite.js"
 
 const add = Task.python<[number, number], number>("operator.add")
 const truediv = Task.python<[number, number], number>("operator.truediv")
@@ -44,12 +45,7 @@ const promise = <A>(f: () => Promise<A>) => Effect.promise(f)
 const wants = (s: ClusterState, key: string) => s.tasks[key]?.who_wants ?? []
 const unique = (prefix: string) => `${prefix}-${randomToken().slice(0, 12)}`
 
-describe.each(versions)("Dask %s parity (real cluster)", (version) => {
-  const a = available(version)
-  if (!a.ok) {
-    it.skip(`skipped: ${a.reason}`, () => {})
-    return
-  }
+describeDask("Dask %s parity (real cluster)", (version) => {
   let cluster: Cluster
   beforeAll(async () => {
     cluster = await startCluster(version, {

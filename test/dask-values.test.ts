@@ -10,7 +10,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { afterAll, assert, beforeAll, describe, it } from "vitest"
+import { afterAll, assert, beforeAll, it } from "vitest"
 import * as Client from "../src/Client.js"
 import * as DaskScheduler from "../src/DaskScheduler.js"
 import * as EmbeddedScheduler from "../src/EmbeddedScheduler.js"
@@ -18,7 +18,8 @@ import { DecodeError } from "../src/Errors.js"
 import * as Future from "../src/Future.js"
 import type { Scheduler } from "../src/Scheduler.js"
 import * as Task from "../src/Task.js"
-import { available, type Cluster, root2024, startCluster, versions } from "./dask/cluster.js"
+import { type Cluster, root2024, startCluster } from "./dask/cluster.js"
+import { describeDask } from "./dask/suite.js"
 
 const concat = Task.make("concat", (a: string, b: string) => a + b, { python: "operator.add" })
 const numpySum = Task.python<[ReadonlyArray<number>], number>("numpy.sum")
@@ -59,12 +60,7 @@ const hasNumpy = (version: "2022.12" | "2024.12"): boolean =>
       : path.join(root2024(), "usr/lib/python3/dist-packages/numpy")
   )
 
-describe.each(versions)("Dask %s values", (version) => {
-  const a = available(version)
-  if (!a.ok) {
-    it.skip(`skipped: ${a.reason}`, () => {})
-    return
-  }
+describeDask("Dask %s values", (version) => {
   let cluster: Cluster
   let layer: ReturnType<typeof DaskScheduler.layer>
   beforeAll(async () => {

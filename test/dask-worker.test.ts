@@ -8,14 +8,15 @@
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
-import { afterAll, assert, beforeAll, describe, it } from "vitest"
+import { afterAll, assert, beforeAll, it } from "vitest"
 import * as Client from "../src/Client.js"
 import * as DaskScheduler from "../src/DaskScheduler.js"
 import { RemoteError } from "../src/Errors.js"
 import * as Future from "../src/Future.js"
 import type { Scheduler } from "../src/Scheduler.js"
 import * as Task from "../src/Task.js"
-import { available, type Cluster, type ClusterState, startCluster, versions } from "./dask/cluster.js"
+import { type Cluster, type ClusterState, startCluster } from "./dask/cluster.js"
+import { describeDask } from "./dask/suite.js"
 import * as T from "./fixtures/worker-tasks.js"
 
 const TASKS = "test/fixtures/worker-tasks.ts"
@@ -45,12 +46,7 @@ const runWith = <A, E>(
     )
   )
 
-describe.each(versions)("Node worker on Dask %s", (version) => {
-  const a = available(version)
-  if (!a.ok) {
-    it.skip(`skipped: ${a.reason}`, () => {})
-    return
-  }
+describeDask("Node worker on Dask %s", (version) => {
   let cluster: Cluster
   let python: string
   let nodes: Array<string>
@@ -406,12 +402,7 @@ print(json.dumps(client.run_on_scheduler(ages, workers=${JSON.stringify(nodes)})
   })
 })
 
-describe.each(versions)("a Node worker joining a Python-only cluster (Dask %s)", (version) => {
-  const a = available(version)
-  if (!a.ok) {
-    it.skip(`skipped: ${a.reason}`, () => {})
-    return
-  }
+describeDask("a Node worker joining a Python-only cluster (Dask %s)", (version) => {
   let cluster: Cluster
   beforeAll(async () => {
     // Eager assignment: the scheduler would hand the idle newcomer its share of Python tasks.

@@ -6,9 +6,7 @@
  * Use it with vitest hooks so the processes go even when a test fails:
  *
  * ```ts
- * describe.each(versions)("Dask %s", (version) => {
- *   const a = available(version)
- *   if (!a.ok) return void it.skip(`skipped: ${a.reason}`, () => {})
+ * describeDask("Dask %s", (version) => { // test/dask/suite.ts: skips a version not here
  *   let cluster: Cluster
  *   beforeAll(async () => { cluster = await startCluster(version) })
  *   afterAll(() => cluster?.stop())
