@@ -642,7 +642,7 @@ export class ClientImpl {
   readonly openedAt: number
   /** Keys of impure submissions: a random prefix per client and a counter. */
   readonly keys = new KeyGen()
-  private readonly labels: ReadonlyArray<import("effect/MetricLabel").MetricLabel>
+  private readonly counters: metrics.ClientCounters
 
   constructor(
     readonly id: string,
@@ -656,7 +656,7 @@ export class ClientImpl {
     this.liveDetached = trackCallSites ? new Map() : undefined
     if (trackCallSites) tracking.clients++
     this.openedAt = clock.unsafeCurrentTimeMillis()
-    this.labels = metrics.clientLabels(id)
+    this.counters = new metrics.ClientCounters(metrics.clientLabels(id))
   }
 
   // ---- reference counting --------------------------------------------------
@@ -678,7 +678,7 @@ export class ClientImpl {
     if (st.count === 0 && desire) {
       if (st.status === "pending") st.unconfirmed = true
       this.session.send({ _tag: "DesireKeys", keys: [key] })
-      metrics.desires.unsafeUpdate(1, this.labels)
+      this.counters.desires.update(1)
     }
     st.count++
     return st
@@ -808,7 +808,7 @@ export class ClientImpl {
   private sendRelease(keys: ReadonlyArray<Key>): void {
     if (keys.length === 0) return
     this.session.send({ _tag: "ReleaseKeys", keys })
-    metrics.releases.unsafeUpdate(keys.length, this.labels)
+    this.counters.releases.update(keys.length)
     const round = this.releaseRound
     if (this.barrierOut) this.lateRelease = true
     else if (!this.closed) {
@@ -899,7 +899,7 @@ export class ClientImpl {
 
   /** Called by the FinalizationRegistry for a detached handle that was never released. */
   gcRelease(held: GcHeld): void {
-    metrics.gcReleases.unsafeUpdate(1, this.labels)
+    this.counters.gcReleases.update(1)
     if (held.site !== undefined) this.liveDetached?.delete(held.site)
     if (this.live !== undefined && this.gcReleased.length < 10_000) {
       this.gcReleased.push({ key: held.key, site: held.site })
@@ -936,7 +936,7 @@ export class ClientImpl {
         const st = this.states.get(report.key)
         if (st === undefined) return
         st.unconfirmed = false
-        metrics.errors.unsafeUpdate(1, this.labels)
+        this.counters.errors.update(1)
         const { message, traceback, type } = report.error
         st.settle("error", RemoteError.fromText(report.key, type, message, traceback))
         return
@@ -1050,7 +1050,7 @@ export class ClientImpl {
     }
     if (desired.length > 0) {
       this.session.send({ _tag: "DesireKeys", keys: desired })
-      metrics.desires.unsafeUpdate(desired.length, this.labels)
+      this.counters.desires.update(desired.length)
     }
   }
 
