@@ -23,7 +23,8 @@
  *
  * The map rows also run the floor (bench/floor.ts: a bare `node:net` +
  * msgpackr client doing the same map + gather, nothing more) in the same
- * process on the same cluster, right after our client.
+ * process on the same cluster, its timed maps alternating with ours (each of
+ * ours, then one of the floor's), so that a shared machine's load moves both.
  *
  * Prints a table with ratios (ours / Python, ours / floor) and writes
  * bench/dask-results.json. `--map-inf-only` runs only the saturation-inf map
@@ -262,7 +263,8 @@ const ones = (n: number) => new Array<number>(n).fill(1)
 
 type Watcher = Awaited<ReturnType<typeof watcher>>
 
-const ours = (cluster: Cluster, w: Watcher, scenarios: ReadonlyArray<string>) =>
+/** `after` runs after each of our timed maps (the floor's map of the same size, interleaved). */
+const ours = (cluster: Cluster, w: Watcher, scenarios: ReadonlyArray<string>, after?: (n: number) => Promise<void>) =>
   Effect.gen(function*() {
     yield* Client.make() // becomes the current client of this program
     const inScope = <A, E>(f: (scope: Scope.CloseableScope) => Effect.Effect<A, E, Scope.Scope>) =>
@@ -309,9 +311,9 @@ const ours = (cluster: Cluster, w: Watcher, scenarios: ReadonlyArray<string>) =>
           cpus.push((cpuMicros() - c0) / 1e6)
           if (values[n - 1] !== n) throw new Error("wrong map result")
           yield* closeAndWait(scope, scenario)
+          if (after !== undefined) yield* Effect.promise(() => after(n))
         }
-        const wall = median(walls)
-        results[scenario] = { n, wall_s: wall, cpu_s: median(cpus), tasks_per_s: n / wall, walls_s: walls, cpus_s: cpus }
+        results[scenario] = mapResult(n, walls, cpus)
       } else if (name === "submit-loop") {
         const t0 = performance.now()
         const { out: futures, scope } = yield* inScope(() =>
@@ -376,39 +378,48 @@ const theirs = async (version: DaskVersion, cluster: Cluster, scenarios: Readonl
   return results
 }
 
-/** The floor client on the map scenarios (after `warmMaps` untimed maps of the largest N, as ours and Python have). */
-const floor = async (version: DaskVersion, cluster: Cluster, w: Watcher, scenarios: ReadonlyArray<string>) => {
-  const results: Record<string, { n: number; wall_s: number; cpu_s: number; tasks_per_s: number; walls_s: Array<number>; cpus_s: Array<number> }> = {}
+type MapResult = { n: number; wall_s: number; cpu_s: number; tasks_per_s: number; walls_s: Array<number>; cpus_s: Array<number> }
+
+const mapResult = (n: number, walls: Array<number>, cpus: Array<number>): MapResult => {
+  const wall = median(walls)
+  return { n, wall_s: wall, cpu_s: median(cpus), tasks_per_s: n / wall, walls_s: walls, cpus_s: cpus }
+}
+
+/**
+ * The floor client, connected and warmed up (`warmMaps` untimed maps of the largest N, as
+ * ours and Python have). Its timed maps run one at a time, each right after one of ours
+ * (see `ours`' `after`): a change in the machine's load then moves both, not the ratio.
+ */
+const floorRunner = async (version: DaskVersion, cluster: Cluster, w: Watcher, scenarios: ReadonlyArray<string>) => {
+  const timed: Record<string, { walls: Array<number>; cpus: Array<number> }> = {}
   phase(`${version} floor connect`)
   const client = await Floor.connect(cluster.address, version)
+  const step = (n: number) => (stage: string) => phase(`${version} floor map:${n} ${stage}`)
+  const warm = Math.max(100, warmMapSize(scenarios))
   try {
-    const step = (n: number) => (stage: string) => phase(`${version} floor map:${n} ${stage}`)
-    const warm = Math.max(100, warmMapSize(scenarios))
     for (let i = 0; i < warmMaps; i++) {
       await client.map(warm, step(warm))
       phase(`${version} floor map:${warm} release → empty`)
       await w.waitEmpty()
     }
-    for (const scenario of scenarios) {
-      const [name, nText] = scenario.split(":") as [string, string]
-      if (name !== "map") continue
-      const n = Number(nText)
-      const walls: Array<number> = []
-      const cpus: Array<number> = []
-      for (let i = 0; i < repeat; i++) {
-        const r = await client.map(n, step(n))
-        phase(`${version} floor ${scenario} release → empty`)
-        await w.waitEmpty()
-        walls.push(r.wall_s)
-        cpus.push(r.cpu_s)
-      }
-      const wall = median(walls)
-      results[scenario] = { n, wall_s: wall, cpu_s: median(cpus), tasks_per_s: n / wall, walls_s: walls, cpus_s: cpus }
-    }
-  } finally {
+  } catch (error) {
     client.close()
+    throw error
   }
-  return results
+  return {
+    /** One timed map of `n` (a `map:N` scenario). */
+    map: async (n: number) => {
+      const r = await client.map(n, step(n))
+      phase(`${version} floor map:${n} release → empty`)
+      await w.waitEmpty()
+      const t = (timed[`map:${n}`] ??= { walls: [], cpus: [] })
+      t.walls.push(r.wall_s)
+      t.cpus.push(r.cpu_s)
+    },
+    results: (): Record<string, MapResult> =>
+      Object.fromEntries(Object.entries(timed).map(([scenario, t]) => [scenario, mapResult(Number(scenario.slice(4)), t.walls, t.cpus)])),
+    close: () => client.close()
+  }
 }
 
 // --- the run ---------------------------------------------------------------------------------
@@ -450,11 +461,14 @@ const run = async (version: DaskVersion) => {
     try {
       console.error(`[${version} ${label}] python ...`)
       const py = await theirs(version, cluster, scenarios)
-      console.error(`[${version} ${label}] effect-dask ...`)
-      const ts = await ours(cluster, w, scenarios)
-      console.error(`[${version} ${label}] floor ...`)
-      const fl = await floor(version, cluster, w, scenarios)
-      out[label] = { python: py, ours: ts, floor: fl }
+      console.error(`[${version} ${label}] effect-dask and floor, maps alternating ...`)
+      const fl = await floorRunner(version, cluster, w, scenarios)
+      try {
+        const ts = await ours(cluster, w, scenarios, fl.map)
+        out[label] = { python: py, ours: ts, floor: fl.results() }
+      } finally {
+        fl.close()
+      }
     } finally {
       w.close()
       phase(`${version} ${label} cluster stop`)
