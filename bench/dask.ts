@@ -391,7 +391,7 @@ const mapResult = (n: number, walls: Array<number>, cpus: Array<number>): MapRes
  * (see `ours`' `after`): a change in the machine's load then moves both, not the ratio.
  */
 const floorRunner = async (version: DaskVersion, cluster: Cluster, w: Watcher, scenarios: ReadonlyArray<string>) => {
-  const timed: Record<string, { walls: Array<number>; cpus: Array<number> }> = {}
+  const timed = new Map<number, { walls: Array<number>; cpus: Array<number> }>()
   phase(`${version} floor connect`)
   const client = await Floor.connect(cluster.address, version)
   const step = (n: number) => (stage: string) => phase(`${version} floor map:${n} ${stage}`)
@@ -412,12 +412,13 @@ const floorRunner = async (version: DaskVersion, cluster: Cluster, w: Watcher, s
       const r = await client.map(n, step(n))
       phase(`${version} floor map:${n} release → empty`)
       await w.waitEmpty()
-      const t = (timed[`map:${n}`] ??= { walls: [], cpus: [] })
+      let t = timed.get(n)
+      if (t === undefined) timed.set(n, t = { walls: [], cpus: [] })
       t.walls.push(r.wall_s)
       t.cpus.push(r.cpu_s)
     },
     results: (): Record<string, MapResult> =>
-      Object.fromEntries(Object.entries(timed).map(([scenario, t]) => [scenario, mapResult(Number(scenario.slice(4)), t.walls, t.cpus)])),
+      Object.fromEntries(Array.from(timed, ([n, t]) => [`map:${n}`, mapResult(n, t.walls, t.cpus)])),
     close: () => client.close()
   }
 }
