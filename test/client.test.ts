@@ -341,6 +341,34 @@ describe("Client lifetimes", () => {
       })
     ))
 
+  it.effect("handles go to the scope of the fiber's context, also after that scope closes and between two scopes", () =>
+    withClient((test, client) =>
+      Effect.gen(function*() {
+        const a = yield* Scope.make()
+        const b = yield* Scope.make()
+        // Alternating contexts: each handle lands in its own scope's bag, not in the last one used.
+        for (let i = 0; i < 3; i++) {
+          yield* Future.fromKey(`a-${i}`).pipe(Scope.extend(a))
+          yield* Future.fromKey(`b-${i}`).pipe(Scope.extend(b))
+        }
+        yield* Scope.close(a, Exit.void)
+        assert.deepStrictEqual([...(yield* test.wants(client.id))].sort(), ["b-0", "b-1", "b-2"])
+        // One context throughout: handles taken after its scope closed are released at once.
+        const c = yield* Scope.make()
+        yield* Effect.gen(function*() {
+          yield* Future.fromKey("c-0")
+          yield* Future.fromKey("c-1")
+          yield* Scope.close(c, Exit.void)
+          yield* Future.fromKey("c-2")
+          assert.isFalse((yield* test.wants(client.id)).has("c-2"))
+        }).pipe(Scope.extend(c))
+        assert.deepStrictEqual([...(yield* test.wants(client.id))].sort(), ["b-0", "b-1", "b-2"])
+        yield* Scope.close(b, Exit.void)
+        assert.strictEqual((yield* test.wants(client.id)).size, 0)
+        assert.strictEqual(refcount(client).size, 0)
+      })
+    ))
+
   it.effect("the GC backstop releases a detached handle that escaped every scope", () =>
     withClient((test, client) =>
       Effect.gen(function*() {

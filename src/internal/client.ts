@@ -699,9 +699,16 @@ export class ClientImpl {
     body: (bag: Bag, fiber: Fiber.RuntimeFiber<any, any>) => Effect.Effect<A, E>
   ): Effect.Effect<A, E | ClientClosedError> {
     if (this.closed) return Effect.fail(new ClientClosedError({ clientId: this.id }))
-    const scope = Context.unsafeGet(fiber.getFiberRef(FiberRef.currentContext), Scope.Scope) as Scope.Scope
+    const context = fiber.getFiberRef(FiberRef.currentContext)
+    if (context === this.lastContext) return body(this.lastBag!, fiber)
+    const scope = Context.unsafeGet(context, Scope.Scope) as Scope.Scope
     const bag = this.bags.get(scope)
-    if (bag !== undefined) return bag.closed ? this.releasingAfter(bag, body(bag, fiber)) : body(bag, fiber)
+    if (bag !== undefined) {
+      if (bag.closed) return this.releasingAfter(bag, body(bag, fiber))
+      this.lastContext = context
+      this.lastBag = bag
+      return body(bag, fiber)
+    }
     const fresh = new Bag(this)
     this.bags.set(scope, fresh)
     return Effect.flatMap(
@@ -716,8 +723,17 @@ export class ClientImpl {
   }
 
   /**
-   * A handle on `key` in the fiber's scope. The hot path (scope already seen,
-   * open) is a Map update and one allocation, no closure.
+   * The context of the last scope handles were taken in, and that scope's
+   * open bag: a loop taking handles in one scope (one context object) skips
+   * the scope and bag lookups. Cleared when the bag closes (a closed scope's
+   * context is not kept) and when the client closes.
+   */
+  private lastContext: Context.Context<never> | undefined = undefined
+  private lastBag: Bag | undefined = undefined
+
+  /**
+   * A handle on `key` in the fiber's scope. The hot path (the last scope
+   * seen, open) is a Map update and one allocation, no closure.
    */
   acquireFor<A>(
     fiber: Fiber.RuntimeFiber<any, any>,
@@ -725,9 +741,8 @@ export class ClientImpl {
     schema: Schema.Schema<A, any> | undefined,
     eager?: StackHolder
   ): Effect.Effect<FutureImpl<A, any>, ClientClosedError> {
-    if (!this.closed) {
-      const bag = this.bags.get(Context.unsafeGet(fiber.getFiberRef(FiberRef.currentContext), Scope.Scope) as Scope.Scope)
-      if (bag !== undefined && !bag.closed) return Effect.succeed(this.take(fiber, key, schema, bag, eager))
+    if (!this.closed && fiber.getFiberRef(FiberRef.currentContext) === this.lastContext) {
+      return Effect.succeed(this.take(fiber, key, schema, this.lastBag!, eager))
     }
     return this.inScopeOf(fiber, (bag, fiber) => Effect.succeed(this.take(fiber, key, schema, bag, eager)))
   }
@@ -882,8 +897,14 @@ export class ClientImpl {
   /** The scope finalizer: releases every handle of the bag in one message. */
   releaseBag(bag: Bag): void {
     bag.closed = true
+    if (bag === this.lastBag) this.forgetLastScope()
     const out = this.releaseHandles(bag.takeAll(), emptyObjects())
     if (!this.closed) this.sendRelease(out)
+  }
+
+  private forgetLastScope(): void {
+    this.lastContext = undefined
+    this.lastBag = undefined
   }
 
   /** The loop of `releaseBag`, on its own (see `submitIn`): the keys whose last handle went. */
@@ -1063,6 +1084,7 @@ export class ClientImpl {
     this.sendRelease(keys)
     this.session.send({ _tag: "Close" })
     this.closed = true
+    this.forgetLastScope()
     for (const st of this.states.values()) {
       st.count = 0
       st.cancel("client closed")
@@ -1597,8 +1619,8 @@ export const ClientTag = Context.GenericTag<ClientImpl>("effect-dask/Client")
 export const currentOf = (fiber: Fiber.RuntimeFiber<any, any>): ClientImpl | undefined => {
   const c = fiber.getFiberRef(currentClient)
   if (c !== undefined) return c
-  const provided = Context.getOption(fiber.getFiberRef(FiberRef.currentContext), ClientTag)
-  return Option.isSome(provided) ? provided.value : newestClient()
+  // getOrElse, not getOption: no Option per handle taken.
+  return Context.getOrElse(fiber.getFiberRef(FiberRef.currentContext), ClientTag, newestClient)
 }
 
 /** @internal */
