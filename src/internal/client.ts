@@ -700,15 +700,11 @@ export class ClientImpl {
   ): Effect.Effect<A, E | ClientClosedError> {
     if (this.closed) return Effect.fail(new ClientClosedError({ clientId: this.id }))
     const context = fiber.getFiberRef(FiberRef.currentContext)
-    if (context === this.lastContext) return body(this.lastBag!, fiber)
+    const open = this.openBag(context)
+    if (open !== undefined) return body(open, fiber)
     const scope = Context.unsafeGet(context, Scope.Scope) as Scope.Scope
-    const bag = this.bags.get(scope)
-    if (bag !== undefined) {
-      if (bag.closed) return this.releasingAfter(bag, body(bag, fiber))
-      this.lastContext = context
-      this.lastBag = bag
-      return body(bag, fiber)
-    }
+    const closed = this.bags.get(scope)
+    if (closed !== undefined) return this.releasingAfter(closed, body(closed, fiber))
     const fresh = new Bag(this)
     this.bags.set(scope, fresh)
     return Effect.flatMap(
@@ -731,9 +727,19 @@ export class ClientImpl {
   private lastContext: Context.Context<never> | undefined = undefined
   private lastBag: Bag | undefined = undefined
 
+  /** The open bag of the context's scope, if it has one (remembered as the last scope). */
+  private openBag(context: Context.Context<never>): Bag | undefined {
+    if (context === this.lastContext) return this.lastBag
+    const bag = this.bags.get(Context.unsafeGet(context, Scope.Scope) as Scope.Scope)
+    if (bag === undefined || bag.closed) return undefined
+    this.lastContext = context
+    this.lastBag = bag
+    return bag
+  }
+
   /**
-   * A handle on `key` in the fiber's scope. The hot path (the last scope
-   * seen, open) is a Map update and one allocation, no closure.
+   * A handle on `key` in the fiber's scope. The hot path (scope already seen,
+   * open) is a Map update and one allocation, no closure.
    */
   acquireFor<A>(
     fiber: Fiber.RuntimeFiber<any, any>,
@@ -741,8 +747,9 @@ export class ClientImpl {
     schema: Schema.Schema<A, any> | undefined,
     eager?: StackHolder
   ): Effect.Effect<FutureImpl<A, any>, ClientClosedError> {
-    if (!this.closed && fiber.getFiberRef(FiberRef.currentContext) === this.lastContext) {
-      return Effect.succeed(this.take(fiber, key, schema, this.lastBag!, eager))
+    if (!this.closed) {
+      const bag = this.openBag(fiber.getFiberRef(FiberRef.currentContext))
+      if (bag !== undefined) return Effect.succeed(this.take(fiber, key, schema, bag, eager))
     }
     return this.inScopeOf(fiber, (bag, fiber) => Effect.succeed(this.take(fiber, key, schema, bag, eager)))
   }
